@@ -1,0 +1,133 @@
+"""One typed, frozen configuration object for the whole stack.
+
+Everything a deployment can tune lives here; constructs read it and never
+re-derive defaults of their own. `StackConfig.from_env` is the only place that
+reads the environment, and it fails with a message naming the variable.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+PROJECT = "fraud-detection"
+_SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A setting from the environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Size and limits of one Lambda function (the spec fixes these)."""
+
+    memory_mb: int
+    timeout_s: int
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    environment_suffix: str = "dev"
+    region: str = "us-east-1"
+    # Remote state: S3 backend when set, local backend otherwise.
+    state_bucket: Optional[str] = None
+    state_bucket_region: Optional[str] = None
+    alert_email: Optional[str] = None
+
+    # Spec constraints.
+    reserved_concurrency: int = 100  # new AWS accounts may not reserve 3 x 100
+    api_rate_limit_rps: int = 1000
+    api_burst_limit: int = 2000
+    log_retention_days: int = 7
+    dlq_retention_seconds: int = 14 * 24 * 3600
+    queue_visibility_timeout_s: int = 360
+    queue_max_receive_count: int = 3
+
+    # Event sources.
+    stream_batch_size: int = 100
+    stream_batching_window_s: int = 1
+    stream_parallelization_factor: int = 1
+    stream_max_retry_attempts: int = 3
+    stream_max_record_age_s: int = 3600
+    queue_batch_size: int = 10
+
+    # Network.
+    vpc_cidr: str = "10.20.0.0/16"
+    availability_zone_count: int = 2
+
+    # Functions (spec: api 256/30, detection 512/60, notification 256/30).
+    api_function: FunctionSpec = field(default_factory=lambda: FunctionSpec(256, 30))
+    detection_function: FunctionSpec = field(default_factory=lambda: FunctionSpec(512, 60))
+    notification_function: FunctionSpec = field(default_factory=lambda: FunctionSpec(256, 30))
+
+    # Alarm thresholds.
+    api_latency_alarm_ms: int = 1000
+    stream_iterator_age_alarm_ms: int = 60_000
+
+    def __post_init__(self) -> None:
+        if not _SUFFIX_RE.match(self.environment_suffix):
+            raise ConfigError(
+                "ENVIRONMENT_SUFFIX must be 1-20 chars of lowercase letters, digits and '-', "
+                f"starting with a letter or digit; got {self.environment_suffix!r}"
+            )
+        if self.alert_email is not None and not _EMAIL_RE.match(self.alert_email):
+            raise ConfigError(f"ALERT_EMAIL is not an e-mail address: {self.alert_email!r}")
+        if self.reserved_concurrency < -1:
+            raise ConfigError("RESERVED_CONCURRENCY must be -1 (unreserved) or >= 0")
+        if not 1 <= self.stream_parallelization_factor <= 10:
+            raise ConfigError("STREAM_PARALLELIZATION_FACTOR must be between 1 and 10")
+        if not 1 <= self.stream_batch_size <= 10_000:
+            raise ConfigError("STREAM_BATCH_SIZE must be between 1 and 10000")
+        if self.queue_visibility_timeout_s < 6 * self.notification_function.timeout_s:
+            # AWS guidance: visibility >= 6 x function timeout for SQS sources.
+            raise ConfigError("queue visibility timeout must be at least 6x the notification timeout")
+
+    @property
+    def stack_name(self) -> str:
+        return f"tap-stack-{self.environment_suffix}"
+
+    def name(self, base: str) -> str:
+        """`{base}-{environment_suffix}`: every resource name goes through here."""
+        return f"{base}-{self.environment_suffix}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            "Environment": self.environment_suffix,
+            "Project": PROJECT,
+            "ManagedBy": "cdktf",
+        }
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "StackConfig":
+        env = os.environ if environ is None else environ
+
+        def opt(name: str) -> Optional[str]:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def integer(name: str, default: int) -> int:
+            raw = opt(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+        defaults = cls()
+        return cls(
+            environment_suffix=opt("ENVIRONMENT_SUFFIX") or defaults.environment_suffix,
+            region=opt("AWS_REGION") or defaults.region,
+            state_bucket=opt("TERRAFORM_STATE_BUCKET"),
+            state_bucket_region=opt("TERRAFORM_STATE_BUCKET_REGION"),
+            alert_email=opt("ALERT_EMAIL"),
+            reserved_concurrency=integer("RESERVED_CONCURRENCY", defaults.reserved_concurrency),
+            stream_batch_size=integer("STREAM_BATCH_SIZE", defaults.stream_batch_size),
+            stream_parallelization_factor=integer(
+                "STREAM_PARALLELIZATION_FACTOR", defaults.stream_parallelization_factor
+            ),
+        )
