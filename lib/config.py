@@ -6,12 +6,15 @@ reads the environment, and it fails with a message naming the variable.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 PROJECT = "fraud-detection"
+API_STAGE_NAME = "prod"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -36,6 +39,7 @@ class StackConfig:
     state_bucket: Optional[str] = None
     state_bucket_region: Optional[str] = None
     alert_email: Optional[str] = None
+    log_level: str = "INFO"
 
     # Spec constraints.
     reserved_concurrency: int = 100  # new AWS accounts may not reserve 3 x 100
@@ -52,11 +56,18 @@ class StackConfig:
     stream_parallelization_factor: int = 1
     stream_max_retry_attempts: int = 3
     stream_max_record_age_s: int = 3600
+    stream_bisect_on_error: bool = True
     queue_batch_size: int = 10
+
+    # Encryption: a short window keeps `destroy` + re-deploy of an environment cheap.
+    kms_deletion_window_days: int = 7
 
     # Network.
     vpc_cidr: str = "10.20.0.0/16"
     availability_zone_count: int = 2
+    # Interface endpoints for every AWS API the VPC-bound detection code calls besides
+    # DynamoDB (which gets a free gateway endpoint). See CONTRACTS.md "AWS calls".
+    interface_endpoint_services: tuple[str, ...] = ("sqs",)
 
     # Functions (spec: api 256/30, detection 512/60, notification 256/30).
     api_function: FunctionSpec = field(default_factory=lambda: FunctionSpec(256, 30))
@@ -64,6 +75,7 @@ class StackConfig:
     notification_function: FunctionSpec = field(default_factory=lambda: FunctionSpec(256, 30))
 
     # Alarm thresholds.
+    alarm_period_s: int = 300
     api_latency_alarm_ms: int = 1000
     stream_iterator_age_alarm_ms: int = 60_000
 
@@ -84,10 +96,41 @@ class StackConfig:
         if self.queue_visibility_timeout_s < 6 * self.notification_function.timeout_s:
             # AWS guidance: visibility >= 6 x function timeout for SQS sources.
             raise ConfigError("queue visibility timeout must be at least 6x the notification timeout")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {self.log_level!r}")
+        # Event-source-mapping limits enforced by the Lambda API; failing here beats failing in apply.
+        if not -1 <= self.stream_max_retry_attempts <= 10_000:
+            raise ConfigError("stream max retry attempts must be between -1 and 10000")
+        if self.stream_max_record_age_s != -1 and not 60 <= self.stream_max_record_age_s <= 604_800:
+            raise ConfigError("stream max record age must be -1 or between 60 and 604800 seconds")
+        if not 0 <= self.stream_batching_window_s <= 300:
+            raise ConfigError("stream batching window must be between 0 and 300 seconds")
+        if not 1 <= self.queue_batch_size <= 10:
+            # Larger SQS batches need a batching window; 10 keeps the mapping simple.
+            raise ConfigError("queue batch size must be between 1 and 10")
+        if self.availability_zone_count < 2:
+            raise ConfigError("the VPC needs private subnets in at least two availability zones")
+        try:
+            network = ipaddress.ip_network(self.vpc_cidr)
+        except ValueError:
+            raise ConfigError(f"vpc_cidr is not a CIDR block: {self.vpc_cidr!r}") from None
+        if not 16 <= network.prefixlen <= 24:
+            raise ConfigError("vpc_cidr must be between a /16 and a /24")
+        if not 7 <= self.kms_deletion_window_days <= 30:
+            raise ConfigError("KMS deletion window must be between 7 and 30 days")
 
     @property
     def stack_name(self) -> str:
         return f"tap-stack-{self.environment_suffix}"
+
+    @property
+    def api_stage_name(self) -> str:
+        return API_STAGE_NAME
+
+    @property
+    def state_key(self) -> str:
+        """Object key of this environment's state in TERRAFORM_STATE_BUCKET."""
+        return f"{self.stack_name}/terraform.tfstate"
 
     def name(self, base: str) -> str:
         """`{base}-{environment_suffix}`: every resource name goes through here."""
@@ -125,6 +168,7 @@ class StackConfig:
             state_bucket=opt("TERRAFORM_STATE_BUCKET"),
             state_bucket_region=opt("TERRAFORM_STATE_BUCKET_REGION"),
             alert_email=opt("ALERT_EMAIL"),
+            log_level=(opt("LOG_LEVEL") or defaults.log_level).upper(),
             reserved_concurrency=integer("RESERVED_CONCURRENCY", defaults.reserved_concurrency),
             stream_batch_size=integer("STREAM_BATCH_SIZE", defaults.stream_batch_size),
             stream_parallelization_factor=integer(
