@@ -14,9 +14,9 @@ ENVIRONMENT_SUFFIX ?= dev
 export ENVIRONMENT_SUFFIX
 STACK_DIR := cdktf.out/stacks/tap-stack-$(ENVIRONMENT_SUFFIX)
 
-# The local package mirrors in pip.conf print a warning per package they lack; PyPI is the source of truth.
-export PIP_EXTRA_INDEX_URL :=
-export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The machine's pip.conf adds local mirrors that warn about every package they lack; PyPI is the source
+# of truth, so pip runs without that file.
+PIP := PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip
 
 .PHONY: help install synth package unit checkov integration test demo up down status bench clean
 
@@ -32,9 +32,9 @@ install: $(STAMP)
 # Installs exactly what Pipfile.lock pins (pipenv only exports the lock; pip installs it).
 $(STAMP): Pipfile.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==25.3 pipenv==2026.10.3
+	$(PIP) install --quiet --upgrade pip==25.3 pipenv==2026.10.3
 	$(VENV)/bin/pipenv requirements --dev > $(VENV)/requirements.lock.txt
-	$(PY) -m pip install --quiet -r $(VENV)/requirements.lock.txt
+	$(PIP) install --quiet -r $(VENV)/requirements.lock.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
