@@ -1,0 +1,185 @@
+"""The one scoring code path: the Lambda, the backtest and training all call it.
+
+`FraudEngine.assess_batch` loads every state document the batch needs in one
+`store.load`, scores in event-time order (ties by transaction id) while
+updating the state in memory, then hands all writes and assessments to one
+`store.commit`. A `StateConflict` (another writer moved a document on) makes
+it reload and recompute, at most `max_attempts` times.
+
+Replays: a transaction already in its card's history is not applied again
+(no write for it) and, because features only look at events strictly before
+it, its recomputed assessment is identical to the first one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Collection, Optional, Protocol, Sequence
+
+from . import features as feature_math
+from .models import Assessment, Transaction
+from .rules_config import RulesConfig
+from .scoring import Model, score
+from .state import EventState, MerchantState, card_key, customer_key, merchant_hash, merchant_key
+
+LABELS = ("fraud", "legitimate")
+
+
+class StateConflict(Exception):
+    """A conditional write failed: `keys` were changed by someone else since they were loaded."""
+
+    def __init__(self, keys: Collection[str]) -> None:
+        self.keys = frozenset(keys)
+        super().__init__(f"state changed concurrently: {sorted(self.keys)}")
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    key: str
+    document: dict
+    expected_version: Optional[int]  # None: the document must not exist yet
+
+
+class StateStore(Protocol):
+    def load(self, keys: Collection[str]) -> dict[str, dict]:
+        """Documents by key; missing keys are absent. The engine never mutates them."""
+        ...
+
+    def commit(self, writes: Sequence[StateWrite], assessments: Sequence[tuple[Transaction, Assessment]]) -> None:
+        """Apply all writes atomically (each conditional on its expected version) or raise StateConflict."""
+        ...
+
+
+class InMemoryStateStore:
+    """The backtest/training store; same semantics as the DynamoDB one, minus the network."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, dict] = {}
+        self.assessments: dict[str, Assessment] = {}
+        self.commits = 0
+
+    def load(self, keys: Collection[str]) -> dict[str, dict]:
+        docs = self.documents
+        return {key: docs[key] for key in keys if key in docs}
+
+    def commit(self, writes: Sequence[StateWrite], assessments: Sequence[tuple[Transaction, Assessment]]) -> None:
+        docs = self.documents
+        stale = [
+            w.key for w in writes
+            if (docs[w.key]["version"] if w.key in docs else None) != w.expected_version
+        ]
+        if stale:
+            raise StateConflict(stale)
+        for write in writes:
+            docs[write.key] = write.document
+        for txn, assessment in assessments:
+            self.assessments[txn.transaction_id] = assessment
+        self.commits += 1
+
+
+def _version(doc: Optional[dict]) -> Optional[int]:
+    return None if doc is None else int(doc["version"])
+
+
+class FraudEngine:
+    def __init__(self, rules: Optional[RulesConfig] = None, model: Optional[Model] = None) -> None:
+        self.rules = rules if rules is not None else RulesConfig.load()
+        self.model = model
+
+    def keys_for(self, txn: Transaction) -> list[str]:
+        keys = [card_key(txn.card_fingerprint), merchant_key(txn.merchant)]
+        if txn.customer_id:
+            keys.append(customer_key(txn.customer_id))
+        return keys
+
+    def assess_batch(self, txns: Sequence[Transaction], store: StateStore, max_attempts: int = 5) -> list[Assessment]:
+        """Assessments in the order of `txns`; state writes for newly seen transactions only."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if not txns:
+            return []
+        keys = {key for txn in txns for key in self.keys_for(txn)}
+        for attempt in range(1, max_attempts + 1):
+            docs = store.load(keys)
+            results, writes, recorded = self._run(txns, docs)
+            try:
+                store.commit(writes, recorded)
+                return results
+            except StateConflict:
+                if attempt == max_attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run(
+        self, txns: Sequence[Transaction], docs: dict[str, dict]
+    ) -> tuple[list[Assessment], list[StateWrite], list[tuple[Transaction, Assessment]]]:
+        cards: dict[str, EventState] = {}
+        customers: dict[str, EventState] = {}
+        merchants: dict[str, MerchantState] = {}
+        results: list[Any] = [None] * len(txns)
+        order = sorted(range(len(txns)), key=lambda i: (txns[i].event_time, txns[i].transaction_id))
+        for i in order:
+            txn = txns[i]
+            ck, mk = card_key(txn.card_fingerprint), merchant_key(txn.merchant)
+            card = cards.get(ck) or cards.setdefault(ck, EventState(docs.get(ck), id_col=4))
+            merch = merchants.get(mk) or merchants.setdefault(mk, MerchantState(docs.get(mk)))
+            cust = None
+            if txn.customer_id:
+                uk = customer_key(txn.customer_id)
+                cust = customers.get(uk) or customers.setdefault(uk, EventState(docs.get(uk), id_col=2))
+            mhash = merchant_hash(txn.merchant)
+            feats = feature_math.compute(txn, card, cust, merch, mhash, self.rules)
+            results[i] = score(txn, feats, self.rules, self.model)
+            if card.has(txn.transaction_id):
+                continue  # replay: already applied, not applied again
+            cents = int(txn.amount * 100)
+            card.add([txn.event_time, cents, mhash, txn.country, txn.transaction_id])
+            if cust is not None:
+                cust.add([txn.event_time, cents, txn.transaction_id])
+            merch.add(txn.event_time)
+        writes = [
+            StateWrite(key, state.to_document(), _version(docs.get(key)))
+            for group in (cards, customers, merchants)
+            for key, state in group.items()
+            if state.changed
+        ]
+        seen: set[str] = set()
+        recorded = []
+        for txn, assessment in zip(txns, results):
+            if txn.transaction_id not in seen:  # one write per transaction item, even if delivered twice
+                seen.add(txn.transaction_id)
+                recorded.append((txn, assessment))
+        return results, writes, recorded
+
+    def record_label(
+        self, transaction: Transaction, label: str, labelled_at: int, store: StateStore, max_attempts: int = 5
+    ) -> bool:
+        """Record a confirmed label in the card and merchant state; False when nothing changed.
+
+        Idempotent: the same label again writes nothing. Only `fraud` labels are
+        kept (features count confirmed fraud); `legitimate` withdraws an earlier
+        `fraud` label for the same transaction.
+        """
+        if label not in LABELS:
+            raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+        keys = [card_key(transaction.card_fingerprint), merchant_key(transaction.merchant)]
+        for attempt in range(1, max_attempts + 1):
+            docs = store.load(keys)
+            card = EventState(docs.get(keys[0]), id_col=4)
+            merch = MerchantState(docs.get(keys[1]))
+            fraud = label == "fraud"
+            for state in (card, merch):
+                state.set_label(transaction.transaction_id, transaction.event_time, labelled_at, fraud)
+            writes = [
+                StateWrite(key, state.to_document(), _version(docs.get(key)))
+                for key, state in zip(keys, (card, merch))
+                if state.changed
+            ]
+            if not writes:
+                return False
+            try:
+                store.commit(writes, ())
+                return True
+            except StateConflict:
+                if attempt == max_attempts:
+                    raise
+        raise AssertionError("unreachable")

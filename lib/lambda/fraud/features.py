@@ -1,0 +1,161 @@
+"""Behaviour features of one transaction, computed from the state *before* it.
+
+Only events that sort strictly before the transaction in (event_time,
+transaction_id) order are used, so a replay, an out-of-order insert or a
+later event never changes a score, and a transaction never sees itself.
+
+Window edges (W = 1h, 1d, 7d, 30d): an earlier event at time e is in the
+window of a transaction at time t when `0 <= t - e < W` -- an event exactly W
+old is out, one at the same millisecond (sorting before) is in.
+
+Merchant counts use whole clock hours: the window W covers the W/1h hours
+*before* the transaction's own hour (hour = event_time // 3,600,000), so
+they never depend on traffic later in the same hour.
+
+Labels count only once they have arrived: a label is visible to a
+transaction at t when `labelled_at <= t` (inclusive), never the
+transaction's own label.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from typing import Optional
+
+from .models import Transaction
+from .rules_config import RulesConfig
+from .state import DAY_MS, HISTORY_MS, HOUR_MS, EventState, MerchantState
+
+WINDOWS = (("1h", HOUR_MS), ("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
+MERCHANT_WINDOWS = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))  # in hours
+_LIMITS = tuple(ms for _, ms in WINDOWS)
+
+
+def _names() -> tuple[str, ...]:
+    names = ["amount", "amount_log", "amount_whole", "card_luhn_fail", "country_unknown"]
+    for prefix in ("card", "cust"):
+        for label, _ in WINDOWS:
+            names += [f"{prefix}_count_{label}", f"{prefix}_sum_{label}", f"{prefix}_mean_{label}"]
+    names += [
+        "card_first_use", "card_amount_ratio", "card_amount_max_ratio", "card_new_merchant",
+        "card_country_change", "card_small_burst", "card_hours_since_last", "card_fraud_labels",
+        "cust_known",
+    ]
+    for label, _ in MERCHANT_WINDOWS:
+        names += [f"merch_count_{label}", f"merch_fraud_{label}", f"merch_fraud_share_{label}"]
+    return tuple(names)
+
+
+FEATURE_NAMES = _names()
+
+
+def _windows(rows: list, end: int, t: int, out: dict[str, float], prefix: str) -> None:
+    """Count, sum and mean of amount (currency units) over the WINDOWS, newest first."""
+    count = total = 0
+    level = 0
+    index = end - 1
+    while index >= 0 and level < 4:
+        row = rows[index]
+        age = t - row[0]
+        while level < 4 and age >= _LIMITS[level]:
+            _emit(out, prefix, level, count, total)
+            level += 1
+        if level == 4:
+            break
+        count += 1
+        total += row[1]
+        index -= 1
+    while level < 4:
+        _emit(out, prefix, level, count, total)
+        level += 1
+
+
+def _emit(out: dict[str, float], prefix: str, level: int, count: int, cents: int) -> None:
+    label = WINDOWS[level][0]
+    out[f"{prefix}_count_{label}"] = float(count)
+    out[f"{prefix}_sum_{label}"] = cents / 100.0
+    out[f"{prefix}_mean_{label}"] = cents / 100.0 / count if count else 0.0
+
+
+def _arrived(labels: list, t: int, own: str, window_ms: Optional[int] = None) -> int:
+    hits = 0
+    for txn_id, event_time, labelled_at in labels:
+        if labelled_at <= t and txn_id != own and (window_ms is None or 0 <= t - event_time < window_ms):
+            hits += 1
+    return hits
+
+
+def compute(
+    txn: Transaction,
+    card: EventState,
+    cust: Optional[EventState],
+    merch: MerchantState,
+    merchant_hash: int,
+    rules: RulesConfig,
+) -> dict[str, float]:
+    t = txn.event_time
+    own = txn.transaction_id
+    cents = int(txn.amount * 100)
+    amount = cents / 100.0
+    small_cents = int(rules.small_amount * 100)
+    out: dict[str, float] = {
+        "amount": amount,
+        "amount_log": math.log1p(amount),
+        "amount_whole": 1.0 if cents % 100 == 0 else 0.0,
+        "card_luhn_fail": 0.0 if txn.card_luhn_valid else 1.0,
+        "country_unknown": 0.0 if txn.country else 1.0,
+    }
+
+    events = card.events
+    end = card.prior(t, own)
+    _windows(events, end, t, out, "card")
+    new_merchant = 1.0
+    country_change = 0.0
+    burst = 1 if cents <= small_cents else 0
+    max_cents = 0
+    last_age: Optional[int] = None
+    for index in range(end - 1, -1, -1):
+        _, prior_cents, prior_merchant, prior_country, _ = events[index]
+        age = t - events[index][0]
+        if age >= HISTORY_MS:
+            break
+        if last_age is None:
+            last_age = age
+        if prior_merchant == merchant_hash:
+            new_merchant = 0.0
+        if prior_cents > max_cents:
+            max_cents = prior_cents
+        if age < rules.country_change_window_ms and prior_country and txn.country and prior_country != txn.country:
+            country_change = 1.0
+        if age < rules.burst_window_ms and prior_cents <= small_cents:
+            burst += 1
+    mean = out["card_mean_30d"]
+    out["card_first_use"] = 1.0 if last_age is None else 0.0
+    out["card_amount_ratio"] = amount / mean if mean > 0 else 1.0
+    out["card_amount_max_ratio"] = cents / max_cents if max_cents else 1.0
+    out["card_new_merchant"] = new_merchant
+    out["card_country_change"] = country_change
+    out["card_small_burst"] = float(burst)
+    out["card_hours_since_last"] = (last_age if last_age is not None else HISTORY_MS) / HOUR_MS
+    out["card_fraud_labels"] = float(_arrived(card.labels, t, own))
+
+    if cust is not None:
+        _windows(cust.events, cust.prior(t, own), t, out, "cust")
+        out["cust_known"] = 1.0
+    else:
+        _windows([], 0, t, out, "cust")
+        out["cust_known"] = 0.0
+
+    hours = merch.hours
+    hour = t // HOUR_MS
+    index = bisect_left(hours, hour, key=lambda r: r[0]) - 1
+    running = 0
+    for label, span in MERCHANT_WINDOWS:
+        while index >= 0 and hours[index][0] >= hour - span:
+            running += hours[index][1]
+            index -= 1
+        fraud = _arrived(merch.labels, t, own, span * HOUR_MS)
+        out[f"merch_count_{label}"] = float(running)
+        out[f"merch_fraud_{label}"] = float(fraud)
+        out[f"merch_fraud_share_{label}"] = fraud / max(running, fraud) if fraud else 0.0
+    return out
