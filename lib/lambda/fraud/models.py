@@ -37,8 +37,8 @@ def _to_amount(value: Any) -> Decimal:
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"amount must be a number, got {value!r}") from None
-    if not amount.is_finite():
-        raise ValueError("amount must be finite")
+    if not amount.is_finite() or abs(amount) >= 10**15:
+        raise ValueError(f"amount out of range: {value!r}")
     return amount.quantize(_CENT)
 
 

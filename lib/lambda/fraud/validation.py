@@ -121,11 +121,11 @@ def _amount(value: Any, errors: list[FieldError]) -> Optional[Decimal]:
     if amount <= 0:
         errors.append(FieldError("amount", "must be greater than 0"))
         return None
+    if amount > MAX_AMOUNT:  # before quantize: a huge value would overflow its precision
+        errors.append(FieldError("amount", f"must not exceed {MAX_AMOUNT}"))
+        return None
     if amount != amount.quantize(_CENT):
         errors.append(FieldError("amount", "must have at most 2 decimal places"))
-        return None
-    if amount > MAX_AMOUNT:
-        errors.append(FieldError("amount", f"must not exceed {MAX_AMOUNT}"))
         return None
     return amount.quantize(_CENT)
 
