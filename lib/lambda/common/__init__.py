@@ -1,0 +1,1 @@
+"""Handler plumbing shared by the three functions: settings and HTTP responses."""
