@@ -65,6 +65,8 @@ class StackConfig:
     # Network.
     vpc_cidr: str = "10.20.0.0/16"
     availability_zone_count: int = 2
+    # Explicit zone names; empty means the region's first `availability_zone_count` zones (a, b, ...).
+    availability_zones: tuple[str, ...] = ()
     # Interface endpoints for every AWS API the VPC-bound detection code calls besides
     # DynamoDB (which gets a free gateway endpoint). See CONTRACTS.md "AWS calls".
     interface_endpoint_services: tuple[str, ...] = ("sqs",)
@@ -108,8 +110,13 @@ class StackConfig:
         if not 1 <= self.queue_batch_size <= 10:
             # Larger SQS batches need a batching window; 10 keeps the mapping simple.
             raise ConfigError("queue batch size must be between 1 and 10")
-        if self.availability_zone_count < 2:
+        if self.availability_zone_count < 2 or (0 < len(self.availability_zones) < 2):
             raise ConfigError("the VPC needs private subnets in at least two availability zones")
+        if self.availability_zone_count > 6:
+            raise ConfigError("at most 6 availability zones are supported")
+        for zone in self.availability_zones:
+            if not zone.startswith(self.region):
+                raise ConfigError(f"AVAILABILITY_ZONES: {zone!r} is not a zone of {self.region}")
         try:
             network = ipaddress.ip_network(self.vpc_cidr)
         except ValueError:
@@ -122,6 +129,12 @@ class StackConfig:
     @property
     def stack_name(self) -> str:
         return f"tap-stack-{self.environment_suffix}"
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        if self.availability_zones:
+            return self.availability_zones
+        return tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.availability_zone_count])
 
     @property
     def api_stage_name(self) -> str:
@@ -169,6 +182,9 @@ class StackConfig:
             state_bucket_region=opt("TERRAFORM_STATE_BUCKET_REGION"),
             alert_email=opt("ALERT_EMAIL"),
             log_level=(opt("LOG_LEVEL") or defaults.log_level).upper(),
+            availability_zones=tuple(
+                zone.strip() for zone in (opt("AVAILABILITY_ZONES") or "").split(",") if zone.strip()
+            ),
             reserved_concurrency=integer("RESERVED_CONCURRENCY", defaults.reserved_concurrency),
             stream_batch_size=integer("STREAM_BATCH_SIZE", defaults.stream_batch_size),
             stream_parallelization_factor=integer(
