@@ -19,12 +19,13 @@ transaction's own label.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .models import Transaction
-from .rules_config import RulesConfig
 from .state import DAY_MS, HISTORY_MS, HOUR_MS, EventState, MerchantState
+
+if TYPE_CHECKING:  # rules_config imports FEATURE_NAMES from here
+    from .rules_config import RulesConfig
 
 WINDOWS = (("1h", HOUR_MS), ("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
 MERCHANT_WINDOWS = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))  # in hours
@@ -146,16 +147,11 @@ def compute(
         _windows([], 0, t, out, "cust")
         out["cust_known"] = 0.0
 
-    hours = merch.hours
     hour = t // HOUR_MS
-    index = bisect_left(hours, hour, key=lambda r: r[0]) - 1
-    running = 0
     for label, span in MERCHANT_WINDOWS:
-        while index >= 0 and hours[index][0] >= hour - span:
-            running += hours[index][1]
-            index -= 1
+        count = merch.count_between(hour - span, hour)
         fraud = _arrived(merch.labels, t, own, span * HOUR_MS)
-        out[f"merch_count_{label}"] = float(running)
+        out[f"merch_count_{label}"] = float(count)
         out[f"merch_fraud_{label}"] = float(fraud)
-        out[f"merch_fraud_share_{label}"] = fraud / max(running, fraud) if fraud else 0.0
+        out[f"merch_fraud_share_{label}"] = fraud / max(count, fraud) if fraud else 0.0
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Optional
 
 # ISO 4217 active codes (plus XAU/XAG are deliberately absent: not card currencies).
@@ -230,6 +231,7 @@ _names: Optional[dict[str, str]] = None  # normalised name/alpha-3/alias -> alph
 _alpha2: Optional[frozenset[str]] = None
 
 
+@lru_cache(maxsize=8192)  # merchants and locations repeat heavily; called several times per transaction
 def normalise_text(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form: 'Côte d’Ivoire ' -> 'cote d ivoire'."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -252,6 +254,7 @@ def _tables() -> tuple[dict[str, str], frozenset[str]]:
     return _names, _alpha2
 
 
+@lru_cache(maxsize=8192)
 def country_of(location: str) -> str:
     """ISO 3166 alpha-2 country of a free-text location, or "" when unknown.
 

@@ -14,8 +14,10 @@ weight is the number of score points it adds when it fires. Rule types:
   `countries` or normalised location text in `locations`.
 - `card_checksum_failed`: the PAN failed the Luhn check (a signal, not a
   rejection).
-- `feature` (`feature`, `op`, `value`): a behaviour feature computed by the
-  engine compared with `op` (`>`, `>=`, `<`, `<=`, `==`) to `value`.
+- `feature` (`feature`, `op`, `value`, or `all`: a list of such conditions
+  that must all hold): behaviour features computed by the engine
+  (fraud.features.FEATURE_NAMES) compared with `op` (`>`, `>=`, `<`, `<=`,
+  `==`) to `value`; {value} in the description is the first feature's value.
 
 Amounts compare in the transaction's own currency units (no FX conversion).
 `thresholds`: `review` <= `block`, decisions are score >= threshold;
@@ -31,6 +33,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
+from .features import FEATURE_NAMES
 from .models import Transaction
 from .reference import normalise_text
 
@@ -115,23 +118,46 @@ def _predicate(type_: str, params: Mapping[str, Any], where: str, problems: list
         return (lambda t, f: t.country in countries or normalise_text(t.location) in places), None
     if type_ == "card_checksum_failed":
         return (lambda t, f: not t.card_luhn_valid), None
-    # type_ == "feature"
-    name, op, raw = params.get("feature"), params.get("op"), params.get("value")
+    # type_ == "feature": one condition, or {"all": [conditions]} that must all hold.
+    conditions = params.get("all") if "all" in params else [params]
+    if not isinstance(conditions, list) or not conditions:
+        problems.append(f"{where}.params.all: must be a non-empty list of conditions")
+        conditions = []
+    checks: list[tuple[str, Callable[[float, float], bool], float]] = []
+    for number, condition in enumerate(conditions):
+        at = f"{where}.params" + (f".all[{number}]" if "all" in params else "")
+        if not isinstance(condition, Mapping):
+            problems.append(f"{at}: must be an object")
+            continue
+        checks.append(_condition(condition, at, problems))
+    first = checks[0][0] if checks else None
+
+    def fires(t: Transaction, f: Mapping[str, float]) -> bool:
+        for name, compare, bound in checks:
+            if not compare(f.get(name, 0.0), bound):
+                return False
+        return bool(checks)
+
+    return fires, first
+
+
+def _condition(condition: Mapping[str, Any], at: str, problems: list[str]) -> tuple[str, Callable[[float, float], bool], float]:
+    name, op, raw = condition.get("feature"), condition.get("op"), condition.get("value")
     if not isinstance(name, str) or not name:
-        problems.append(f"{where}.params.feature: must be a feature name")
+        problems.append(f"{at}.feature: must be a feature name")
+    elif name not in FEATURE_NAMES:
+        problems.append(f"{at}.feature: unknown feature {name!r}")
     if op not in _OPS:
-        problems.append(f"{where}.params.op: must be one of {sorted(_OPS)}")
+        problems.append(f"{at}.op: must be one of {sorted(_OPS)}")
+    bound = 0.0
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        problems.append(f"{where}.params.value: must be a number")
-        raw = 0
-    try:
-        bound = float(raw)
-    except ValueError:
-        problems.append(f"{where}.params.value: must be a number")
-        bound = 0.0
-    compare = _OPS.get(str(op), _OPS[">"])
-    feature = str(name)
-    return (lambda t, f: compare(f.get(feature, 0.0), bound)), feature
+        problems.append(f"{at}.value: must be a number")
+    else:
+        try:
+            bound = float(raw)
+        except ValueError:
+            problems.append(f"{at}.value: must be a number")
+    return str(name), _OPS.get(str(op), _OPS[">"]), bound
 
 
 class RulesConfig:

@@ -12,9 +12,11 @@ DynamoDB TTL). Shapes and bounds:
   fraud on this card, at most `LABEL_CAP`.
 - `CUST#<customer_id>`: `events` `[[event_time_ms, amount_cents, transaction_id]]`,
   same bounds.
-- `MERCH#<normalised merchant>`: `hours` `[[hour_index, count], ...]` (hour_index
-  = event_time // 1h) for the last 30 days (<= 721 buckets) and `labels` like
-  the card's, at most `MERCHANT_LABEL_CAP`.
+- `MERCH#<normalised merchant>`: `hours` `[[hour_index, count, running_total],
+  ...]` (hour_index = event_time // 1h; running_total counts every bucket up
+  to this one, so a window is a difference of two totals) for the last 30
+  days (<= 721 buckets) and `labels` like the card's, at most
+  `MERCHANT_LABEL_CAP`.
 
 A transaction is "applied" once it is in its card's `events`; the engine
 writes card, customer and merchant documents in one atomic commit, so the
@@ -62,7 +64,7 @@ def _ints(rows: Any, int_columns: tuple[int, ...]) -> list[list[Any]]:
     """Rows as stored; Decimal columns (DynamoDB) become ints once, at load."""
     if not rows:
         return []
-    if all(type(rows[0][i]) is int for i in int_columns):
+    if type(rows[0][int_columns[0]]) is int:
         return rows  # already native (in-memory store): share, never mutate
     return [[int(v) if i in int_columns else v for i, v in enumerate(row)] for row in rows]
 
@@ -135,29 +137,55 @@ class EventState(_State):
             start = bisect_left(events, oldest, key=lambda r: r[0])
             events = events[max(start, len(events) - EVENT_CAP):]
         doc = self._base()
-        doc["events"] = list(events)
-        doc["labels"] = list(self.labels)
+        # No copies: these lists are either fresh or owned by this (discarded) state,
+        # and nobody mutates a list once it is in a document.
+        doc["events"] = events
+        doc["labels"] = self.labels
         return doc
 
 
 class MerchantState(_State):
+    """Hourly transaction counts with running totals, so a window count is two bisects."""
+
     __slots__ = ("hours", "labels", "_owned")
 
     def __init__(self, doc: Optional[Mapping[str, Any]]) -> None:
         super().__init__(doc)
-        self.hours = _ints(doc.get("hours"), (0, 1)) if doc else []
+        # rows: [hour_index, count, running_total_including_this_hour]
+        self.hours = _ints(doc.get("hours"), (0, 1, 2)) if doc else []
         self.labels = _ints(doc.get("labels"), (1, 2)) if doc else []
         self._owned = False
+
+    def _before(self, hour: int) -> int:
+        """Running total of all buckets before `hour`."""
+        hours = self.hours
+        index = bisect_left(hours, hour, key=lambda r: r[0])
+        if index:
+            return hours[index - 1][2]
+        return hours[0][2] - hours[0][1] if hours else 0
+
+    def count_between(self, first_hour: int, end_hour: int) -> int:
+        """Transactions in hour buckets first_hour <= hour < end_hour."""
+        return self._before(end_hour) - self._before(first_hour) if self.hours else 0
 
     def add(self, event_time: int) -> None:
         hour = event_time // HOUR_MS
         if not self._owned:
             self.hours, self._owned = list(self.hours), True
-        index = bisect_left(self.hours, hour, key=lambda r: r[0])
-        if index < len(self.hours) and self.hours[index][0] == hour:
-            self.hours[index] = [hour, self.hours[index][1] + 1]  # new row: loaded rows are shared
-        else:
-            self.hours.insert(index, [hour, 1])
+        hours = self.hours
+        # Rows are replaced, never changed in place: loaded rows are shared.
+        if not hours or hour > hours[-1][0]:  # the common, in-order case
+            hours.append([hour, 1, (hours[-1][2] if hours else 0) + 1])
+        elif hour == hours[-1][0]:
+            hours[-1] = [hour, hours[-1][1] + 1, hours[-1][2] + 1]
+        else:  # out of order: bump this bucket and every later running total
+            index = bisect_left(hours, hour, key=lambda r: r[0])
+            if hours[index][0] != hour:
+                base = hours[index - 1][2] if index else hours[0][2] - hours[0][1]
+                hours.insert(index, [hour, 0, base])
+            for i in range(index, len(hours)):
+                h, count, total = hours[i]
+                hours[i] = [h, count + (i == index), total + 1]
         self._touch(event_time)
         self.changed = True
 
@@ -176,8 +204,9 @@ class MerchantState(_State):
         hours = self.hours
         if hours:
             first = hours[-1][0] - HISTORY_MS // HOUR_MS
-            hours = hours[bisect_left(hours, first, key=lambda r: r[0]):]
+            if hours[0][0] < first:
+                hours = hours[bisect_left(hours, first, key=lambda r: r[0]):]
         doc = self._base()
-        doc["hours"] = list(hours)
-        doc["labels"] = list(self.labels)
+        doc["hours"] = hours  # fresh or owned; never mutated once in a document
+        doc["labels"] = self.labels
         return doc
