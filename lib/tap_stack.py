@@ -88,12 +88,9 @@ class TapStack(TerraformStack):
             config=config,
             functions=functions.all,
             detection=functions.detection,
-            alert_queue_name=config.name("suspicious-transactions"),
-            dead_letter_queue_names=[
-                config.name("suspicious-transactions-dlq"),
-                config.name("fraud-detection-failures"),
-            ],
-            api_name=config.name("fraud-detection-api"),
+            alert_queue="suspicious-transactions",
+            dead_letter_queues=["suspicious-transactions-dlq", "fraud-detection-failures"],
+            api="fraud-detection-api",
             topic=messaging.topic,
         )
 

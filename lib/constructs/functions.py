@@ -114,6 +114,7 @@ class PythonFunction(Construct):
         vpc: Optional[VpcPlacement] = None,
     ) -> None:
         super().__init__(scope, id_)
+        self.base_name = base_name
         self.name = config.name(base_name)
         self.role = role
 

@@ -23,7 +23,7 @@ from lib.constructs.functions import PythonFunction
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    suffix: str  # alarm name: config.name(f"{subject}-{suffix}")
+    suffix: str  # alarm name: config.name(f"{subject base name}-{suffix}")
     namespace: str
     metric: str
     dimensions: dict[str, str]
@@ -42,11 +42,12 @@ class Monitoring(Construct):
         config: StackConfig,
         functions: Sequence[PythonFunction],
         detection: PythonFunction,
-        alert_queue_name: str,
-        dead_letter_queue_names: Sequence[str],
-        api_name: str,
+        alert_queue: str,
+        dead_letter_queues: Sequence[str],
+        api: str,
         topic: SnsTopic,
     ) -> None:
+        """Queues and the API are given by base name (see CONTRACTS.md), names derive from it."""
         super().__init__(scope, id_)
         self._config = config
         self._topic = topic
@@ -55,24 +56,25 @@ class Monitoring(Construct):
 
         for fn in functions:
             dims = {"FunctionName": fn.name}
-            self._alarm(fn.name, AlarmSpec(
+            self._alarm(fn.base_name, AlarmSpec(
                 "errors", "AWS/Lambda", "Errors", dims, 0, f"{fn.name} raised errors"))
-            self._alarm(fn.name, AlarmSpec(
+            self._alarm(fn.base_name, AlarmSpec(
                 "throttles", "AWS/Lambda", "Throttles", dims, 0,
                 f"{fn.name} was throttled (reserved concurrency reached)"))
-        for queue in dead_letter_queue_names:
+        for queue in dead_letter_queues:
             self._alarm(queue, AlarmSpec(
                 "not-empty", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-                {"QueueName": queue}, 0, f"messages are waiting in {queue}",
-                statistic="Maximum"))
-        self._alarm(detection.name, AlarmSpec(
+                {"QueueName": config.name(queue)}, 0,
+                f"messages are waiting in {config.name(queue)}", statistic="Maximum"))
+        self._alarm(detection.base_name, AlarmSpec(
             "iterator-age", "AWS/Lambda", "IteratorAge", {"FunctionName": detection.name},
             config.stream_iterator_age_alarm_ms, "detection is falling behind the stream",
             statistic="Maximum"))
+        api_name = config.name(api)
         api_dims = {"ApiName": api_name, "Stage": stage}
-        self._alarm(api_name, AlarmSpec(
+        self._alarm(api, AlarmSpec(
             "5xx", "AWS/ApiGateway", "5XXError", api_dims, 0, "the API returned 5xx responses"))
-        self._alarm(api_name, AlarmSpec(
+        self._alarm(api, AlarmSpec(
             "latency-p99", "AWS/ApiGateway", "Latency", api_dims, config.api_latency_alarm_ms,
             "API p99 latency above target", statistic=None, extended_statistic="p99"))
 
@@ -82,18 +84,21 @@ class Monitoring(Construct):
             dashboard_name=config.name("fraud-detection"),
             dashboard_body=json.dumps(
                 {"widgets": self._widgets(
-                    functions, detection, [alert_queue_name, *dead_letter_queue_names], api_name
+                    functions,
+                    detection,
+                    [config.name(queue) for queue in (alert_queue, *dead_letter_queues)],
+                    api_name,
                 )}
             ),
         )
 
     def _alarm(self, subject: str, spec: AlarmSpec) -> None:
-        name = f"{subject}-{spec.suffix}"
+        name = self._config.name(f"{subject}-{spec.suffix}")
         self.alarms.append(
             CloudwatchMetricAlarm(
                 self,
                 name,
-                alarm_name=name,  # subjects already carry the environment suffix
+                alarm_name=name,
                 alarm_description=spec.description,
                 namespace=spec.namespace,
                 metric_name=spec.metric,
