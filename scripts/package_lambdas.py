@@ -26,7 +26,7 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_ROOT = REPO_ROOT / "lib" / "lambda"
@@ -159,10 +159,18 @@ def layer_cache_key(requirements: Path) -> str:
     return hashlib.sha256(material).hexdigest()
 
 
+def has_requirements(requirements: Path) -> bool:
+    """True when the file lists at least one requirement (not just comments and blanks)."""
+    if not requirements.exists():
+        return False
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return any(lines)
+
+
 def build_layer_zip(
     requirements: Path = LAMBDA_ROOT / "requirements.txt",
     out_dir: Path = BUILD_DIR,
-    installer: Installer = pip_install,
+    installer: Optional[Installer] = None,
 ) -> Artifact:
     dest = out_dir / "layer.zip"
     stamp = out_dir / "layer.zip.key"
@@ -172,8 +180,8 @@ def build_layer_zip(
     with tempfile.TemporaryDirectory(prefix="lambda-layer-") as tmp:
         site = Path(tmp) / "python"
         site.mkdir()
-        if requirements.exists() and requirements.read_text().strip():
-            installer(requirements, site)
+        if has_requirements(requirements):
+            (installer or pip_install)(requirements, site)
         _prune_layer(site)
         write_deterministic_zip(Path(tmp), dest, exclude=is_cache)
     stamp.write_text(key + "\n")
@@ -192,11 +200,13 @@ def _build_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def package(src: Path = LAMBDA_ROOT, out_dir: Path = BUILD_DIR) -> tuple[Artifact, Artifact]:
+def package(
+    src: Path = LAMBDA_ROOT, out_dir: Path = BUILD_DIR, installer: Optional[Installer] = None
+) -> tuple[Artifact, Artifact]:
     """Build (function, layer); what the stack calls at synth time."""
     with _build_lock(out_dir):
         function = build_function_zip(src, out_dir)
-        layer = build_layer_zip(src / "requirements.txt", out_dir)
+        layer = build_layer_zip(src / "requirements.txt", out_dir, installer)
     return function, layer
 
 
