@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from lib.local.override import write_overrides
+from lib.local.override import uncovered_types, write_overrides
 from lib.local.terraform import Terraform
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,10 @@ _COPY_IGNORE = shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", 
 
 class SynthMissing(RuntimeError):
     pass
+
+
+class UnsupportedStack(RuntimeError):
+    """The stack uses a service the local override does not point at the emulator."""
 
 
 def stack_name(suffix: str) -> str:
@@ -116,6 +120,12 @@ class LocalDeployer:
         # Every deploy targets a freshly started emulator: old state would only describe ghosts.
         self.state_path.unlink(missing_ok=True)
         stack = json.loads((self.tfdir / "cdk.tf.json").read_text())
+        gaps = uncovered_types(stack)
+        if gaps:
+            raise UnsupportedStack(
+                f"no local endpoint for {', '.join(gaps)}: add their service to lib/local/override.py "
+                "(TYPE_SERVICES / ENDPOINT_SERVICES) so no call can reach real AWS"
+            )
         api_key = secrets.token_urlsafe(30)  # fresh per deploy; lives only in .local/ and outputs.json
         write_overrides(self.tfdir, stack, self.endpoint_url, self.state_path, api_key)
         self._step("terraform init", tf.run, ["init", "-input=false", "-no-color"])

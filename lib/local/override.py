@@ -34,8 +34,59 @@ ENDPOINT_SERVICES: tuple[str, ...] = (
     "sts",
 )
 
+# Which endpoint each resource / data-source type talks to (by type prefix, longest first).
+# A type not covered here would reach the real AWS endpoint, so deploys refuse it.
+TYPE_SERVICES: dict[str, str] = {
+    "aws_api_gateway_": "apigateway",
+    "aws_apigatewayv2_": "apigatewayv2",
+    "aws_cloudwatch_log_": "logs",
+    "aws_cloudwatch_event_": "events",
+    "aws_cloudwatch_": "cloudwatch",
+    "aws_dynamodb_": "dynamodb",
+    "aws_iam_": "iam",
+    "aws_kms_": "kms",
+    "aws_lambda_": "lambda",
+    "aws_s3_": "s3",
+    "aws_secretsmanager_": "secretsmanager",
+    "aws_sns_": "sns",
+    "aws_sqs_": "sqs",
+    "aws_ssm_": "ssm",
+    "aws_caller_identity": "sts",
+    "aws_availability_zones": "ec2",
+    "aws_vpc": "ec2",
+    "aws_subnet": "ec2",
+    "aws_route": "ec2",
+    "aws_security_group": "ec2",
+    "aws_default_security_group": "ec2",
+    "aws_network_acl": "ec2",
+    "aws_default_network_acl": "ec2",
+    "aws_default_route_table": "ec2",
+    "aws_flow_log": "ec2",
+    "aws_internet_gateway": "ec2",
+    "aws_eip": "ec2",
+    "aws_nat_gateway": "ec2",
+}
+# No API call at all: computed locally by the provider.
+LOCAL_ONLY_TYPES = frozenset({"aws_partition", "aws_region", "aws_iam_policy_document", "aws_default_tags"})
+
 PROVIDER_FILE = "local_provider_override.tf.json"
 API_KEY_FILE = "local_api_key_override.tf.json"
+
+
+def service_of(type_name: str) -> str | None:
+    for prefix in sorted(TYPE_SERVICES, key=len, reverse=True):
+        if type_name.startswith(prefix):
+            return TYPE_SERVICES[prefix]
+    return None
+
+
+def uncovered_types(stack: dict[str, Any]) -> list[str]:
+    """Resource and data-source types whose service has no local endpoint (would hit AWS)."""
+    types = set(stack.get("resource", {})) | set(stack.get("data", {}))
+    return sorted(
+        t for t in types
+        if t not in LOCAL_ONLY_TYPES and (service_of(t) is None or service_of(t) not in ENDPOINT_SERVICES)
+    )
 
 
 def _aws_provider_blocks(stack: dict[str, Any]) -> list[dict[str, Any]]:

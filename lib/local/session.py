@@ -37,9 +37,10 @@ class LocalStack:
         port: Optional[int] = None,
         outputs_path: Path = OUTPUTS_FILE,
         parallelism: int = DEFAULT_PARALLELISM,
+        root: Path = LOCAL_ROOT,
     ) -> None:
         self.suffix = suffix or default_suffix()
-        self.workdir = LOCAL_ROOT / self.suffix
+        self.workdir = root / self.suffix
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.emulator = Emulator(self.workdir / "emulator", port or default_port())
         self.emulator.workdir.mkdir(parents=True, exist_ok=True)
