@@ -63,6 +63,28 @@ def table_specs(synth_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return table_definitions(synth_json)
 
 
+class Scripted:
+    """A boto3 client whose named operations are replaced; every other call goes through."""
+
+    def __init__(self, inner: Any, **operations: Callable[..., Any]) -> None:
+        self._inner = inner
+        self._operations = operations
+
+    def __getattr__(self, name: str) -> Any:
+        return self._operations.get(name) or getattr(self._inner, name)
+
+
+def client_error(code: str, operation: str, **extra: Any) -> Any:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": code}, **extra}, operation)
+
+
+@pytest.fixture
+def scripted() -> type[Scripted]:
+    return Scripted
+
+
 @dataclass
 class FakeContext:
     function_name: str = "handler-test"
@@ -104,6 +126,20 @@ class Aws:
             if not batch:
                 return out
             out.extend(batch)
+
+    def stream_records(self) -> list[dict[str, Any]]:
+        """Every record on the transactions table's stream so far, shaped as Lambda delivers them."""
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        arn = self.ddb.describe_table(TableName=self.tables["transactions"])["Table"]["LatestStreamArn"]
+        records: list[dict[str, Any]] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
+            for record in streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]:
+                created = record["dynamodb"]["ApproximateCreationDateTime"]
+                record["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
+                records.append({**record, "eventSourceARN": arn})
+        return records
 
     def published(self) -> list[dict[str, Any]]:
         """SNS notifications delivered to the capture subscription (envelopes, parsed)."""
@@ -267,12 +303,12 @@ def sqs_event() -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
     return build
 
 
-@pytest.fixture
-def output(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
-    """Everything the handlers wrote: JSON log lines (Powertools' stream) and EMF metrics (stdout).
+@pytest.fixture(autouse=True)
+def log_buffer() -> Iterator[Any]:
+    """The handlers' JSON log lines for this test only.
 
     Powertools binds its log stream when the logger is created, before pytest's per-test
-    capture exists, so the handler streams are swapped for a buffer here.
+    capture exists, so the handler streams are pointed at a fresh buffer for every test.
     """
     import io
 
@@ -281,13 +317,35 @@ def output(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     import notification_handler
 
     buffer = io.StringIO()
-    handlers = {id(h): h for h in (m.logger.registered_handler for m in (api_handler, fraud_detection, notification_handler))}
+    modules = (api_handler, fraud_detection, notification_handler)
+    handlers = {id(h): h for h in (m.logger.registered_handler for m in modules)}
     previous = [(h, h.setStream(buffer)) for h in handlers.values()]
+    yield buffer
+    for handler, stream in previous:
+        handler.setStream(stream)
+
+
+@pytest.fixture
+def output(log_buffer: Any, capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """Everything the handlers wrote so far: JSON logs plus EMF metrics (printed to stdout)."""
+    printed: list[str] = []
 
     def read() -> str:
         captured = capsys.readouterr()
-        return buffer.getvalue() + captured.out + captured.err
+        printed.append(captured.out + captured.err)
+        return log_buffer.getvalue() + "".join(printed)
 
-    yield read
-    for handler, stream in previous:
-        handler.setStream(stream)
+    return read
+
+
+@pytest.fixture
+def submit(aws: Aws, api_event: Callable[..., dict[str, Any]], context: FakeContext) -> Callable[[dict[str, Any]], str]:
+    """POST a transaction through the real api handler; returns its transaction id."""
+    import api_handler
+
+    def post(payload: dict[str, Any]) -> str:
+        response = api_handler.handler(api_event("POST", "/transactions", payload), context)
+        assert response["statusCode"] == 201, response["body"]
+        return str(json.loads(response["body"])["transaction_id"])
+
+    return post
