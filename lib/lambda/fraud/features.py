@@ -14,7 +14,14 @@ they never depend on traffic later in the same hour.
 
 Labels count only once they have arrived: a label is visible to a
 transaction at t when `labelled_at <= t` (inclusive), never the
-transaction's own label.
+transaction's own label. Merchant fraud windows are by transaction time, so
+with a label delay of d days a window of W days only holds labels of its
+transactions older than d (the 30-day share is the useful one for a 7-day
+delay).
+
+Card-history features (`card_new_merchant`, `card_new_country`,
+`card_country_change`, `card_small_burst`, amount ratios) look at the card's
+retained history: at most 200 events within 30 days.
 """
 from __future__ import annotations
 
@@ -39,7 +46,7 @@ def _names() -> tuple[str, ...]:
             names += [f"{prefix}_count_{label}", f"{prefix}_sum_{label}", f"{prefix}_mean_{label}"]
     names += [
         "card_first_use", "card_amount_ratio", "card_amount_max_ratio", "card_new_merchant",
-        "card_country_change", "card_small_burst", "card_hours_since_last", "card_fraud_labels",
+        "card_new_country", "card_country_change", "card_small_burst", "card_hours_since_last", "card_fraud_labels",
         "cust_known",
     ]
     for label, _ in MERCHANT_WINDOWS:
@@ -50,32 +57,30 @@ def _names() -> tuple[str, ...]:
 FEATURE_NAMES = _names()
 
 
+_KEYS = {
+    prefix: tuple((f"{prefix}_count_{label}", f"{prefix}_sum_{label}", f"{prefix}_mean_{label}") for label, _ in WINDOWS)
+    for prefix in ("card", "cust")
+}
+
+
 def _windows(rows: list, end: int, t: int, out: dict[str, float], prefix: str) -> None:
     """Count, sum and mean of amount (currency units) over the WINDOWS, newest first."""
+    keys = _KEYS[prefix]
     count = total = 0
     level = 0
     index = end - 1
-    while index >= 0 and level < 4:
-        row = rows[index]
-        age = t - row[0]
-        while level < 4 and age >= _LIMITS[level]:
-            _emit(out, prefix, level, count, total)
-            level += 1
-        if level == 4:
-            break
-        count += 1
-        total += row[1]
-        index -= 1
     while level < 4:
-        _emit(out, prefix, level, count, total)
-        level += 1
-
-
-def _emit(out: dict[str, float], prefix: str, level: int, count: int, cents: int) -> None:
-    label = WINDOWS[level][0]
-    out[f"{prefix}_count_{label}"] = float(count)
-    out[f"{prefix}_sum_{label}"] = cents / 100.0
-    out[f"{prefix}_mean_{label}"] = cents / 100.0 / count if count else 0.0
+        # Close every window the next-older event falls out of (or all of them at the start of history).
+        age = t - rows[index][0] if index >= 0 else HISTORY_MS
+        while level < 4 and age >= _LIMITS[level]:
+            count_key, sum_key, mean_key = keys[level]
+            out[count_key] = float(count)
+            out[sum_key] = total / 100.0
+            out[mean_key] = total / 100.0 / count if count else 0.0
+            level += 1
+        count += 1
+        total += rows[index][1] if index >= 0 else 0
+        index -= 1
 
 
 def _arrived(labels: list, t: int, own: str, window_ms: Optional[int] = None) -> int:
@@ -111,6 +116,7 @@ def compute(
     end = card.prior(t, own)
     _windows(events, end, t, out, "card")
     new_merchant = 1.0
+    new_country = 1.0 if txn.country else 0.0
     country_change = 0.0
     burst = 1 if cents <= small_cents else 0
     max_cents = 0
@@ -124,6 +130,8 @@ def compute(
             last_age = age
         if prior_merchant == merchant_hash:
             new_merchant = 0.0
+        if prior_country == txn.country:
+            new_country = 0.0
         if prior_cents > max_cents:
             max_cents = prior_cents
         if age < rules.country_change_window_ms and prior_country and txn.country and prior_country != txn.country:
@@ -135,6 +143,7 @@ def compute(
     out["card_amount_ratio"] = amount / mean if mean > 0 else 1.0
     out["card_amount_max_ratio"] = cents / max_cents if max_cents else 1.0
     out["card_new_merchant"] = new_merchant
+    out["card_new_country"] = new_country if last_age is not None else 0.0
     out["card_country_change"] = country_change
     out["card_small_burst"] = float(burst)
     out["card_hours_since_last"] = (last_age if last_age is not None else HISTORY_MS) / HOUR_MS

@@ -149,7 +149,7 @@ def bad(mutate: Any) -> str:
         (lambda d: d.update(features=[]), "features: must be an object"),
         (lambda d: d["features"].update(burst_window_ms=0), "features.burst_window_ms"),
         (lambda d: d.update(rules=[]), "rules: must be a non-empty list"),
-        (lambda d: d["rules"].append("x"), "rules[5]: must be an object"),
+        (lambda d: d["rules"].append("x"), f"rules[{len(BASE['rules'])}]: must be an object"),
         (lambda d: d["rules"][0].update(type="nope"), "rules[0].type"),
         (lambda d: d["rules"][0].update(code="lower"), "rules[0].code"),
         (lambda d: d["rules"][1].update(code="HIGH_AMOUNT"), "duplicate code"),
