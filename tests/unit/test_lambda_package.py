@@ -1,0 +1,134 @@
+"""The deployment package is complete: each handler imports and wires up in a clean interpreter.
+
+The function zip is extracted as the task root and the layer zip into `python/` (as
+Lambda mounts it under /opt), then each handler is imported by `python -I -S` — no
+site-packages, no virtualenv — whose only third-party modules are what the python3.11
+runtime ships (boto3, botocore and their dependencies). A dependency missing from the
+layer, or a data file missing from the zip, fails here instead of on the first invocation.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# What the Lambda python3.11 runtime provides besides the standard library.
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+HANDLERS = ("api_handler", "fraud_detection", "notification_handler")
+ENVIRONMENT = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "package-test",
+    "AWS_SECRET_ACCESS_KEY": "package-test",
+    "AWS_LAMBDA_FUNCTION_NAME": "package-test",
+    "TRANSACTIONS_TABLE": "transactions-pkg",
+    "STATE_TABLE": "fraud-state-pkg",
+    "IDEMPOTENCY_TABLE": "idempotency-pkg",
+    "CARD_FINGERPRINT_KEY_ID": "arn:aws:kms:us-east-1:123456789012:alias/card-fingerprint-pkg",
+    "ALERT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/suspicious-transactions-pkg",
+    "FAILURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/fraud-detection-failures-pkg",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:fraud-alerts-pkg",
+    "POWERTOOLS_METRICS_NAMESPACE": "FraudDetection",
+    "LOG_LEVEL": "INFO",
+}
+
+# Runs inside the clean interpreter: import, then build everything a first request builds.
+PROBE = """
+import importlib, json, sys, time
+name = sys.argv[1]
+started = time.perf_counter()
+module = importlib.import_module(name)
+imported = time.perf_counter()
+module.container()
+if name == "api_handler":
+    module._feedback_recorder()  # the feedback route's lazily imported engine and state store
+ready = time.perf_counter()
+stray = sorted({m.__file__.split("/site-packages/")[0] for m in list(sys.modules.values())
+                if getattr(m, "__file__", None) and "/site-packages/" in m.__file__})
+print(json.dumps({"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000,
+                  "boto3": sys.modules["boto3"].__file__, "stray": stray}))
+"""
+
+
+def _load_packager() -> Any:
+    spec = importlib.util.spec_from_file_location("package_lambdas", REPO_ROOT / "scripts" / "package_lambdas.py")
+    assert spec and spec.loader, "scripts/package_lambdas.py is missing"
+    if spec.name not in sys.modules:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
+        spec.loader.exec_module(module)
+    return sys.modules[spec.name]
+
+
+def _runtime_site(root: Path) -> Path:
+    """A stand-in for the runtime's site-packages: links to boto3 & co only."""
+    import boto3
+
+    site = root / "runtime"
+    site.mkdir()
+    source = Path(boto3.__file__).resolve().parent.parent
+    for name in RUNTIME_MODULES:
+        for candidate in (source / name, source / f"{name}.py"):
+            if candidate.exists():
+                (site / candidate.name).symlink_to(candidate)
+                break
+        else:
+            raise AssertionError(f"{name} not found next to boto3")
+    return site
+
+
+@pytest.fixture(scope="module")
+def lambda_root(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    function, layer = _load_packager().package()
+    root = tmp_path_factory.mktemp("lambda")
+    task, opt = root / "task", root / "opt"
+    with zipfile.ZipFile(function.path) as archive:
+        archive.extractall(task)
+    with zipfile.ZipFile(layer.path) as archive:
+        archive.extractall(opt)  # entries are already under python/
+    return {"task": task, "layer": opt / "python", "runtime": _runtime_site(root),
+            "function_zip": function.path, "layer_zip": layer.path}
+
+
+def test_zips_hold_what_lambda_loads(lambda_root: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(lambda_root["function_zip"]).namelist())
+    assert {f"{h}.py" for h in HANDLERS} <= names
+    assert "fraud/rules.json" in names and "store/state_store.py" in names
+    assert not any("__pycache__" in n or n.startswith("tests/") or "/test_" in n for n in names)
+    layer = {n.split("/")[1] for n in zipfile.ZipFile(lambda_root["layer_zip"]).namelist()}
+    assert "aws_lambda_powertools" in layer and "aws_xray_sdk" in layer
+    assert not {"boto3", "botocore"} & layer  # the runtime's copies must not be shadowed
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_handler_imports_in_a_clean_interpreter(lambda_root: dict[str, Path], handler: str) -> None:
+    paths = [lambda_root["task"], lambda_root["layer"], lambda_root["runtime"]]
+    bootstrap = f"import sys; sys.path[:0] = {[str(p) for p in paths]!r}; "
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **ENVIRONMENT,
+        # As in Lambda: Powertools then really enables the X-Ray tracer (and imports its SDK).
+        "LAMBDA_TASK_ROOT": str(lambda_root["task"]),
+        "POWERTOOLS_SERVICE_NAME": handler,
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    }
+    result = subprocess.run(
+        # -B: Lambda's task root and /opt are read-only, so no bytecode is ever cached there.
+        [sys.executable, "-I", "-S", "-B", "-c", bootstrap + PROBE, handler],
+        cwd=lambda_root["task"], env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{handler} failed to load from the package:\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["boto3"].startswith(str(lambda_root["runtime"]))
+    # Nothing may come from an installed site-packages (the venv): only task root, layer, runtime.
+    allowed = tuple(str(p) for p in (lambda_root["layer"], lambda_root["runtime"]))
+    assert all(path.startswith(allowed) for path in report["stray"]), report["stray"]
+    print(f"{handler}: import {report['import_ms']:.0f} ms, init {report['init_ms']:.0f} ms")
