@@ -221,7 +221,8 @@ class Simulator:
         self.normal()
         self.card_testing(int(per_day * self.days * 0.6))
         self.account_takeover(int(per_day * self.days * 0.5))
-        self.compromised_merchants(max(1, len(self.merchants) // 100), 1.5 * max(1.0, per_day / 2))
+        if self.scale > 0:
+            self.compromised_merchants(max(1, len(self.merchants) // 100), 1.5 * max(self.scale, per_day / 2))
         self.high_risk_geo(int(per_day * self.days * 0.4))
         self.rows.sort(key=lambda r: r[0])
         return self.rows

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # rules_config imports FEATURE_NAMES from here
 WINDOWS = (("1h", HOUR_MS), ("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
 MERCHANT_WINDOWS = (("1d", 24), ("7d", 7 * 24), ("30d", 30 * 24))  # in hours
 _LIMITS = tuple(ms for _, ms in WINDOWS)
+_MERCHANT_LIMITS = tuple(hours * HOUR_MS for _, hours in MERCHANT_WINDOWS)
 
 
 def _names() -> tuple[str, ...]:
@@ -83,11 +84,24 @@ def _windows(rows: list, end: int, t: int, out: dict[str, float], prefix: str) -
         index -= 1
 
 
-def _arrived(labels: list, t: int, own: str, window_ms: Optional[int] = None) -> int:
+def _arrived(labels: list, t: int, own: str) -> int:
+    """Fraud labels visible at t (arrived, not the transaction's own)."""
     hits = 0
-    for txn_id, event_time, labelled_at in labels:
-        if labelled_at <= t and txn_id != own and (window_ms is None or 0 <= t - event_time < window_ms):
+    for txn_id, _, labelled_at in labels:
+        if labelled_at <= t and txn_id != own:
             hits += 1
+    return hits
+
+
+def _arrived_by_window(labels: list, t: int, own: str) -> list[int]:
+    """Visible fraud labels per MERCHANT_WINDOWS, by transaction time (0 <= t - event_time < W), one pass."""
+    hits = [0] * len(MERCHANT_WINDOWS)
+    for txn_id, event_time, labelled_at in labels:
+        if labelled_at <= t and txn_id != own:
+            age = t - event_time
+            for level, limit in enumerate(_MERCHANT_LIMITS):
+                if 0 <= age < limit:
+                    hits[level] += 1
     return hits
 
 
@@ -157,9 +171,9 @@ def compute(
         out["cust_known"] = 0.0
 
     hour = t // HOUR_MS
-    for label, span in MERCHANT_WINDOWS:
+    frauds = _arrived_by_window(merch.labels, t, own)
+    for (label, span), fraud in zip(MERCHANT_WINDOWS, frauds):
         count = merch.count_between(hour - span, hour)
-        fraud = _arrived(merch.labels, t, own, span * HOUR_MS)
         out[f"merch_count_{label}"] = float(count)
         out[f"merch_fraud_{label}"] = float(fraud)
         out[f"merch_fraud_share_{label}"] = fraud / max(count, fraud) if fraud else 0.0

@@ -7,21 +7,24 @@ DynamoDB TTL). Shapes and bounds:
 
 - `CARD#<fingerprint>`: `events` `[[event_time_ms, amount_cents, merchant_hash,
   country, transaction_id], ...]` sorted by (event_time, transaction_id), the
-  most recent `EVENT_CAP` (200) within `HISTORY_MS` (30 days) of the newest;
+  most recent `EVENT_CAP` (200) within `RETAIN_MS` (30 days of feature
+  horizon + 2 days of replay slack) of the newest;
   `labels` `[[transaction_id, event_time_ms, labelled_at_ms], ...]` confirmed
   fraud on this card, at most `LABEL_CAP`.
 - `CUST#<customer_id>`: `events` `[[event_time_ms, amount_cents, transaction_id]]`,
   same bounds.
 - `MERCH#<normalised merchant>`: `hours` `[[hour_index, count, running_total],
   ...]` (hour_index = event_time // 1h; running_total counts every bucket up
-  to this one, so a window is a difference of two totals) for the last 30
-  days (<= 721 buckets) and `labels` like the card's, at most
+  to this one, so a window is a difference of two totals) for the last 32
+  days (<= 769 buckets) and `labels` like the card's, at most
   `MERCHANT_LABEL_CAP`.
 
 A transaction is "applied" once it is in its card's `events`; the engine
 writes card, customer and merchant documents in one atomic commit, so the
-card list is the replay marker for all three. Replays are recognised while
-the transaction is still inside its card's retained history.
+card list is the replay marker for all three. Replays are recognised, and
+score identically, while the transaction is still inside its card's retained
+history (2 days of slack beyond the 30-day horizon; a card with more than
+200 events in that span loses its oldest ones first).
 
 Loaded lists are never mutated in place (an in-memory store may hand out its
 own objects): a state copies a list the first time it changes it.
@@ -40,6 +43,10 @@ HISTORY_MS = 30 * DAY_MS
 EVENT_CAP = 200
 LABEL_CAP = 50
 MERCHANT_LABEL_CAP = 500
+# Kept beyond the 30-day feature horizon so a replay (stream retention is 24 h)
+# or a late event still finds everything its own 30-day window needs.
+REPLAY_SLACK_MS = 2 * DAY_MS
+RETAIN_MS = HISTORY_MS + REPLAY_SLACK_MS
 TTL_SLACK_MS = DAY_MS
 
 
@@ -78,7 +85,7 @@ class _State:
         self.changed = False
 
     def _touch(self, time_ms: int) -> None:
-        self.expires_at = max(self.expires_at, (time_ms + HISTORY_MS + TTL_SLACK_MS) // 1000)
+        self.expires_at = max(self.expires_at, (time_ms + RETAIN_MS + TTL_SLACK_MS) // 1000)
 
     def _base(self) -> dict[str, Any]:
         return {"version": (self.version or 0) + 1, "expires_at": self.expires_at}
@@ -133,7 +140,7 @@ class EventState(_State):
     def to_document(self) -> dict[str, Any]:
         events = self.events
         if events:
-            oldest = events[-1][0] - HISTORY_MS
+            oldest = events[-1][0] - RETAIN_MS
             start = bisect_left(events, oldest, key=lambda r: r[0])
             events = events[max(start, len(events) - EVENT_CAP):]
         doc = self._base()
@@ -203,10 +210,16 @@ class MerchantState(_State):
     def to_document(self) -> dict[str, Any]:
         hours = self.hours
         if hours:
-            first = hours[-1][0] - HISTORY_MS // HOUR_MS
+            first = hours[-1][0] - RETAIN_MS // HOUR_MS
             if hours[0][0] < first:
                 hours = hours[bisect_left(hours, first, key=lambda r: r[0]):]
+        labels = self.labels
+        if labels and hours:
+            # A label only counts in windows of its transaction's time: older ones are dead weight.
+            horizon = hours[-1][0] * HOUR_MS - RETAIN_MS
+            if any(row[1] < horizon for row in labels):
+                labels = [row for row in labels if row[1] >= horizon]
         doc = self._base()
         doc["hours"] = hours  # fresh or owned; never mutated once in a document
-        doc["labels"] = self.labels
+        doc["labels"] = labels
         return doc

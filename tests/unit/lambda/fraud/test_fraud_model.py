@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fraud.engine import FraudEngine, InMemoryStateStore
+from fraud.model import DEFAULT_MODEL, LogisticModel, ModelError, TreeEnsemble, from_dict, load_model
+from fraud_factories import make_txn
+
+# One stump on amount (<= 100 -> -1, else +2) and one on card_count_1h.
+GBDT: dict[str, Any] = {
+    "format": "gbdt-v1", "version": "model-t", "features": ["amount", "card_count_1h"],
+    "init": -2.0, "learning_rate": 0.5,
+    "trees": [
+        {"left": [1, -1, -1], "right": [2, -1, -1], "feature": [0, 0, 0], "threshold": [100.0, -2, -2],
+         "value": [0.0, -1.0, 2.0]},
+        {"left": [1, -1, -1], "right": [2, -1, -1], "feature": [1, 0, 0], "threshold": [2.5, -2, -2],
+         "value": [0.0, 0.0, 4.0]},
+    ],
+}
+LOGISTIC: dict[str, Any] = {
+    "format": "logistic-v1", "version": "model-l", "features": ["amount", "card_luhn_fail"],
+    "coef": [2.0, 1.0], "intercept": -1.0, "mean": [10.0, 0.0], "scale": [5.0, 1.0], "log1p": False,
+}
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+@pytest.mark.parametrize(
+    "features, raw",
+    [
+        ({"amount": 100.0, "card_count_1h": 0.0}, -2.0 + 0.5 * -1.0),  # <= threshold goes left
+        ({"amount": 100.01, "card_count_1h": 0.0}, -2.0 + 0.5 * 2.0),
+        ({"amount": 500.0, "card_count_1h": 3.0}, -2.0 + 0.5 * 2.0 + 0.5 * 4.0),
+        ({}, -2.0 + 0.5 * -1.0),  # missing features count as 0.0
+    ],
+)
+def test_tree_ensemble(features: dict, raw: float) -> None:
+    assert from_dict(GBDT).predict(features) == pytest.approx(sigmoid(raw))
+
+
+def test_logistic() -> None:
+    model = from_dict(LOGISTIC)
+    assert isinstance(model, LogisticModel)
+    assert model.predict({"amount": 20.0, "card_luhn_fail": 1.0}) == pytest.approx(sigmoid(-1 + 2 * 2 + 1))
+    logged = from_dict({**LOGISTIC, "log1p": True, "mean": [0.0, 0.0], "scale": [1.0, 1.0]})
+    assert logged.predict({"amount": math.e - 1}) == pytest.approx(sigmoid(-1 + 2))
+
+
+def test_extreme_raw_scores_do_not_overflow() -> None:
+    model = from_dict({**LOGISTIC, "coef": [1e6, 0.0]})
+    assert model.predict({"amount": 1e6}) == 1.0 and model.predict({"amount": -1e6}) == 0.0
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format": "xgb"}, "format"),
+        ({"version": ""}, "version"),
+        ({"features": ["amount", "shoe_size"]}, "not computed by the engine"),
+        ({"features": []}, "features"),
+        ({"trees": []}, "trees"),
+        ({"trees": [{"left": [1], "right": [2], "feature": [0], "threshold": [1.0], "value": [0.0]}]}, "outside"),
+        ({"trees": [{"left": [-1], "right": [-1], "feature": [0], "threshold": [1.0], "value": [float("nan")]}]},
+         "finite"),
+        ({"trees": [{"left": [-1, -1], "right": [-1], "feature": [0], "threshold": [1.0], "value": [0.0]}]},
+         "expected 2"),
+        ({"init": "x"}, "malformed"),
+    ],
+)
+def test_bad_artifacts(change: dict, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        from_dict({**GBDT, **change})
+
+
+def test_bad_logistic_scale() -> None:
+    with pytest.raises(ModelError, match="scale"):
+        from_dict({**LOGISTIC, "scale": [0.0, 1.0]})
+
+
+def test_load_model_files(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(GBDT))
+    assert isinstance(load_model(path), TreeEnsemble)
+    path.write_text("{")
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(path)
+
+
+def test_bundled_model_loads_and_combines_with_rules() -> None:
+    model = load_model()
+    assert DEFAULT_MODEL.name == "model-v1.json" and model.version == "model-v1"
+    [a] = FraudEngine(model=model).assess_batch([make_txn()], InMemoryStateStore())
+    assert a.model_version == "rules-v1+model-v1"
+    assert 0 <= a.risk_score <= 100 and a.risk_score == sum(r.contribution for r in a.reasons)
+
+
+def test_model_raises_the_score_through_a_reason() -> None:
+    engine = FraudEngine(model=from_dict(GBDT))
+    [a] = engine.assess_batch([make_txn(amount="500")], InMemoryStateStore())
+    model_points = [r.contribution for r in a.reasons if r.code == "MODEL_RISK"]
+    assert model_points == [round(sigmoid(-1.0) * 60)]
