@@ -3,6 +3,10 @@
 Every queue and the topic are encrypted with the CMK, and their resource policies refuse requests
 that are not over TLS. Producers and consumers are authorised by their IAM roles (same account),
 so the policies grant nothing else except CloudWatch alarms publishing to the topic.
+
+Queue policies are inline, with the queue ARN built from its name: Terraform waits ~25 s for SQS
+attributes to settle after every queue or queue-policy write, so separate policy resources would
+add that wait to every deploy's critical path.
 """
 from __future__ import annotations
 
@@ -13,8 +17,6 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
-from cdktf_cdktf_provider_aws.sqs_queue_redrive_allow_policy import SqsQueueRedriveAllowPolicy
 from constructs import Construct
 
 from lib.config import StackConfig
@@ -38,16 +40,18 @@ class Messaging(Construct):
     ) -> None:
         super().__init__(scope, id_)
 
+        self._config, self._aws, self._key = config, aws, key
+        alert_queue_name = config.name("suspicious-transactions")
         self.alert_dlq = self._queue(
             "suspicious-transactions-dlq",
-            config,
-            key,
             message_retention_seconds=config.dlq_retention_seconds,
+            # Only the alert queue may use this DLQ.
+            redrive_allow_policy=json.dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [self._arn(alert_queue_name)]}
+            ),
         )
         self.alert_queue = self._queue(
             "suspicious-transactions",
-            config,
-            key,
             visibility_timeout_seconds=config.queue_visibility_timeout_s,
             redrive_policy=json.dumps(
                 {
@@ -56,20 +60,9 @@ class Messaging(Construct):
                 }
             ),
         )
-        # Only the alert queue may use the DLQ (separate resource: the queues reference each other).
-        SqsQueueRedriveAllowPolicy(
-            self,
-            "dlq-redrive-allow",
-            queue_url=self.alert_dlq.url,
-            redrive_allow_policy=json.dumps(
-                {"redrivePermission": "byQueue", "sourceQueueArns": [self.alert_queue.arn]}
-            ),
-        )
         # On-failure destination of the stream mapping: records detection gave up on.
         self.stream_failure_queue = self._queue(
             "fraud-detection-failures",
-            config,
-            key,
             message_retention_seconds=config.dlq_retention_seconds,
         )
 
@@ -109,21 +102,18 @@ class Messaging(Construct):
                 endpoint=config.alert_email,
             )
 
-    def _queue(self, base_name: str, config: StackConfig, key: KmsKey, **settings: object) -> SqsQueue:
-        name = config.name(base_name)
-        queue = SqsQueue(
+    def _arn(self, queue_name: str) -> str:
+        return self._aws.arn("sqs", queue_name)
+
+    def _queue(self, base_name: str, **settings: object) -> SqsQueue:
+        name = self._config.name(base_name)
+        return SqsQueue(
             self,
             base_name,
             name=name,
-            kms_master_key_id=key.arn,
+            kms_master_key_id=self._key.arn,
             kms_data_key_reuse_period_seconds=KMS_DATA_KEY_REUSE_S,
+            policy=document([deny_insecure_transport(QUEUE_DATA_ACTIONS, self._arn(name))]),
             tags={"Name": name},
             **settings,  # type: ignore[arg-type]
         )
-        SqsQueuePolicy(
-            self,
-            f"{base_name}-policy",
-            queue_url=queue.url,
-            policy=document([deny_insecure_transport(QUEUE_DATA_ACTIONS, queue.arn)]),
-        )
-        return queue

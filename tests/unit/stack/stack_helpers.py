@@ -15,7 +15,7 @@ POLICY_ATTRIBUTES = {
     "aws_iam_role": "assume_role_policy",
     "aws_iam_role_policy": "policy",
     "aws_kms_key": "policy",
-    "aws_sqs_queue_policy": "policy",
+    "aws_sqs_queue": "policy",
     "aws_sns_topic_policy": "policy",
 }
 _REF_RE = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}$")

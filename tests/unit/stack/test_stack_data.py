@@ -58,23 +58,33 @@ def test_dead_letter_queues_keep_messages_14_days(stack: Stack, name: str) -> No
     assert stack.body("aws_sqs_queue", name=name)["message_retention_seconds"] == FOURTEEN_DAYS
 
 
+def queue_arn(name: str) -> str:
+    """The ARN the stack builds from a queue's name (inline policies cannot reference the queue)."""
+    return (
+        "arn:${data.aws_partition.partition.partition}:sqs:us-east-1:"
+        f"${{data.aws_caller_identity.identity.account_id}}:{name}"
+    )
+
+
 def test_dlq_accepts_only_the_alert_queue(stack: Stack) -> None:
-    (allow,) = stack.of_type("aws_sqs_queue_redrive_allow_policy").values()
-    assert allow["queue_url"] == stack.ref("aws_sqs_queue", "url", name="suspicious-transactions-dlq-unittest")
-    assert json.loads(allow["redrive_allow_policy"]) == {
+    dlq = stack.body("aws_sqs_queue", name="suspicious-transactions-dlq-unittest")
+    assert json.loads(dlq["redrive_allow_policy"]) == {
         "redrivePermission": "byQueue",
-        "sourceQueueArns": [stack.ref("aws_sqs_queue", "arn", name="suspicious-transactions-unittest")],
+        "sourceQueueArns": [queue_arn("suspicious-transactions-unittest")],
     }
 
 
 def test_every_queue_and_topic_refuses_plain_http(stack: Stack) -> None:
-    policies = list(stack.of_type("aws_sqs_queue_policy").values())
-    policies += list(stack.of_type("aws_sns_topic_policy").values())
+    policies = [
+        (queue_arn(body["name"]), body["policy"]) for body in stack.of_type("aws_sqs_queue").values()
+    ]
+    policies += [(body["arn"], body["policy"]) for body in stack.of_type("aws_sns_topic_policy").values()]
     assert len(policies) == 4
-    for body in policies:
-        statements = json.loads(body["policy"])["Statement"]
+    for resource, policy in policies:
+        statements = json.loads(policy)["Statement"]
         deny = next(s for s in statements if s["Effect"] == "Deny")
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Resource"] == resource  # each policy protects its own queue/topic
 
 
 def test_topic_lets_only_our_alarms_publish(stack: Stack) -> None:

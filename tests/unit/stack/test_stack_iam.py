@@ -30,7 +30,7 @@ def allows(policy: Policy) -> list[dict[str, Any]]:
 def test_every_policy_document_is_found(stack: Stack) -> None:
     kinds = sorted({p.resource_type for p in stack.policies()})
     assert kinds == [
-        "aws_iam_role", "aws_iam_role_policy", "aws_kms_key", "aws_sns_topic_policy", "aws_sqs_queue_policy",
+        "aws_iam_role", "aws_iam_role_policy", "aws_kms_key", "aws_sns_topic_policy", "aws_sqs_queue",
     ]
     assert len(stack.policies()) == 4 + 4 + 2 + 1 + 3
 
