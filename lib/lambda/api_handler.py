@@ -22,7 +22,6 @@ Powertools event handler: three routes do not justify ~90 ms more cold start.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
@@ -180,6 +179,7 @@ def _path_id(event: dict[str, Any]) -> str:
         raise HttpError(404, "Transaction not found",
                         [{"field": "transaction_id", "reason": "no such transaction"}])  # fmt: skip
     logger.append_keys(transaction_id=value)
+    tracer.put_annotation(key="transaction_id", value=value)
     return value
 
 
@@ -248,6 +248,7 @@ def create_transaction(event: dict[str, Any]) -> dict[str, Any]:
     else:
         transaction_id = str(uuid.uuid4())
     logger.append_keys(transaction_id=transaction_id)
+    tracer.put_annotation(key="transaction_id", value=transaction_id)
     deps = container()
     if key is None:
         body = _record_transaction(request={}, sub=sub, transaction_id=transaction_id)
@@ -362,4 +363,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Exception:
         # A dependency failed (not the client): JSON 500 instead of API Gateway's bare 502.
         logger.exception("request failed")
+        metrics.add_metric(name="RequestsFailed", unit=MetricUnit.Count, value=1)
         return http.error(500, "Internal error; retry with the same Idempotency-Key")

@@ -180,6 +180,7 @@ def _queue_alerts(scored: list[tuple[DynamoDBRecord, Transaction, Assessment]]) 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = list(DynamoDBStreamEvent(event).records)
     metrics.add_metric(name="StreamRecordsReceived", unit=MetricUnit.Count, value=len(records))
+    tracer.put_annotation(key="records", value=len(records))
     parsed: list[tuple[DynamoDBRecord, Transaction]] = []
     poison: list[tuple[DynamoDBRecord, str]] = []
     for record in records:

@@ -117,6 +117,8 @@ def record_handler(record: SQSRecord) -> Optional[dict[str, Any]]:
         # Only well-formed ids go into log keys (a malformed body could carry anything).
         safe_id = transaction_id if isinstance(transaction_id, str) and _SAFE_ID.fullmatch(transaction_id) else None
         logger.append_keys(transaction_id=safe_id, message_id=record.message_id)
+        if safe_id:
+            tracer.put_annotation(key="transaction_id", value=safe_id)
         try:
             rendered = format_alert(message)
         except ValueError as exc:
