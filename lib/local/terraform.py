@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,11 +145,13 @@ class Terraform:
             text=True,
         )
         out_lines: list[str] = []
+        progress = _Progress(self.log_prefix)
         assert proc.stdout is not None
         for line in proc.stdout:
             out_lines.append(line)
-            if not quiet and not capture and _worth_printing(line):
-                print(f"{self.log_prefix}: {line.rstrip()}", flush=True)
+            shown = None if quiet or capture else progress.line(line)
+            if shown:
+                print(shown, flush=True)
         stderr = proc.stderr.read() if capture and proc.stderr else ""
         code = proc.wait()
         if code != 0:
@@ -163,15 +166,35 @@ class Terraform:
         return json.loads(self.run(["output", "-json"], capture=True) or "{}")
 
 
-def _worth_printing(line: str) -> bool:
-    """Keep per-resource completions and errors; drop the plan dump and blank lines."""
-    text = line.strip()
-    if not text:
-        return False
-    keys = (
-        "Creation complete", "Destruction complete", "Modifications complete", "Error", "error",
-        "Apply complete", "Destroy complete", "Still creating", "Still destroying", "Warning",
-        "Plan:", "Terraform has been successfully initialized", "Installing hashicorp",
-        "Installed hashicorp", "│",
-    )
-    return any(k in text for k in keys)
+_HASH_SUFFIX = re.compile(r"_[0-9A-F]{8}(?=[:.\s]|$)")
+
+
+class _Progress:
+    """Condenses terraform's output to one counted line per resource, plus waits and errors."""
+
+    _DONE = re.compile(r"^(?P<addr>[\w.-]+): (?P<what>Creation|Destruction|Modifications) complete after (?P<t>\S+)")
+    _PLAN = re.compile(r"Plan: (?P<add>\d+) to add, (?P<change>\d+) to change, (?P<destroy>\d+) to destroy")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.total = 0
+        self.done = 0
+
+    def line(self, raw: str) -> Optional[str]:
+        text = raw.rstrip()
+        plan = self._PLAN.search(text)
+        if plan:
+            self.total = sum(int(plan.group(k)) for k in ("add", "change", "destroy"))
+            return f"{self.prefix}: {text.strip()}"
+        done = self._DONE.match(text)
+        if done:
+            self.done += 1
+            verb = {"Creation": "created", "Destruction": "destroyed", "Modifications": "updated"}[done["what"]]
+            # Drop cdktf's construct hash so the line names the resource as the stack does.
+            addr = _HASH_SUFFIX.sub("", done["addr"])
+            return f"{self.prefix}: [{self.done:>3}/{self.total or '?'}] {verb} {addr} ({done['t']})"
+        keys = ("Still creating", "Still destroying", "Error", "│", "Apply complete", "Destroy complete",
+                "Terraform has been successfully initialized", "Installed hashicorp")
+        if any(k in text for k in keys):
+            return f"{self.prefix}: {_HASH_SUFFIX.sub('', text.strip())}"
+        return None

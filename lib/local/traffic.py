@@ -153,15 +153,15 @@ class Pipeline:
     ) -> list[Alert]:
         """Poll until every accepted submission is scored and every flagged one alerted.
 
-        Returns alerts that matched none of the submissions. After everything
-        expected has arrived, keeps listening for settle_s more seconds so a
-        duplicate alert would still be caught.
+        Returns alerts that matched none of the submissions. timeout_s bounds the
+        wait for what is expected; once everything has arrived, it keeps listening
+        settle_s more seconds so a duplicate alert would still be caught.
         """
         by_id = {s.transaction_id: s for s in submissions if s.accepted}
         strays: list[Alert] = []
         deadline = time.monotonic() + timeout_s
         settled_at: Optional[float] = None
-        while time.monotonic() < deadline:
+        while True:  # at least one pass, so timeout_s=0 is a non-blocking poll
             unscored = [tid for tid, s in by_id.items() if not s.scored]
             if unscored:
                 for tid, item in self.fetch_items(unscored).items():
@@ -170,7 +170,9 @@ class Pipeline:
                     if sub.scored and on_scored:
                         on_scored(sub)
             if self.inbox is not None and expect_alerts:
-                for alert in self.inbox.receive(wait_s=0 if unscored else 1):
+                # Long-poll only when nothing else needs polling (and never in a one-shot pass).
+                wait = 0 if unscored or timeout_s <= 0 else 1
+                for alert in self.inbox.receive(wait_s=wait):
                     sub = _match(alert, by_id)
                     (sub.alerts if sub else strays).append(alert)
                     if on_alert:
@@ -183,6 +185,8 @@ class Pipeline:
                 settled_at = settled_at or time.monotonic()
                 if time.monotonic() - settled_at >= settle_s:
                     break
+            if settled_at is None and time.monotonic() >= deadline:
+                break  # the bound applies to what is expected; settling runs its own course
             if unscored:
                 time.sleep(0.2)
         return strays

@@ -61,3 +61,16 @@ def test_terraform_env_drops_real_credentials(tmp_path: Path, monkeypatch: pytes
     assert "AWS_PROFILE" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     assert env["TF_CLI_CONFIG_FILE"] == str(tmp_path / "rc")
     assert env["CHECKPOINT_DISABLE"] == "1"
+
+
+def test_progress_counts_resources_and_keeps_errors() -> None:
+    progress = tf._Progress("tf")
+    assert progress.line("Plan: 2 to add, 0 to change, 1 to destroy.") is not None
+    assert progress.line("aws_sqs_queue.messaging_alerts_035FB1BE: Creation complete after 25s [id=x]") == (
+        "tf: [  1/3] created aws_sqs_queue.messaging_alerts (25s)"
+    )
+    assert progress.line("aws_vpc.network_vpc_4E8F0223: Destruction complete after 0s") == (
+        "tf: [  2/3] destroyed aws_vpc.network_vpc (0s)"
+    )
+    assert progress.line("  + resource \"aws_sqs_queue\" \"q\" {") is None  # the plan dump is dropped
+    assert progress.line("│ Error: creating SQS Queue: boom") == "tf: │ Error: creating SQS Queue: boom"
