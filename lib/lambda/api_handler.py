@@ -221,8 +221,12 @@ def _record_transaction(request: dict[str, Any], sub: Submission, transaction_id
         deps.transactions.create(item)
     except TransactionExists as exists:
         if not _same_submission(exists.existing, item, sub.event_time is not None):
-            raise HttpError(409, "transaction_id already used for a different transaction",
-                            [{"field": "transaction_id", "reason": "already exists"}])  # fmt: skip
+            if sub.transaction_id:
+                raise HttpError(409, "transaction_id already used for a different transaction",
+                                [{"field": "transaction_id", "reason": "already exists"}])  # fmt: skip
+            # The id came from the Idempotency-Key (its Powertools record had expired).
+            raise HttpError(422, "Idempotency-Key was already used with a different request",
+                            [{"field": "Idempotency-Key", "reason": "reused with a different body"}])  # fmt: skip
         logger.info("replayed existing transaction")
         metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
         return _accepted(transaction_id, int(exists.existing["received_at"]))

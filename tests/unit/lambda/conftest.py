@@ -157,7 +157,7 @@ def _reset_caches() -> None:
 
 
 @pytest.fixture
-def aws(table_specs: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+def aws(table_specs: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, log_buffer: Any) -> Iterator[Aws]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
@@ -194,6 +194,11 @@ def aws(table_specs: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch)
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
+        import fraud_detection
+
+        # Handler mechanics are tested on the rules alone, so expected decisions do not move
+        # when a retrained model ships; the bundled model has its own test.
+        monkeypatch.setattr(fraud_detection, "_bundled_model", lambda: None)
         _reset_caches()
         yield Aws(tables, alert_q, failure_q, capture_q, topic, alias_arn, ddb, sqs)
         _reset_caches()
@@ -303,7 +308,7 @@ def sqs_event() -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
     return build
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def log_buffer() -> Iterator[Any]:
     """The handlers' JSON log lines for this test only.
 

@@ -199,6 +199,10 @@ def test_durable_guard_when_the_idempotency_record_is_gone(aws, api_event, conte
     second = post(api_event, context, SPEC_EXAMPLE, headers=headers)
     assert second == first
     assert len(aws.scan("transactions")) == 1
+    for item in aws.ddb.scan(TableName=aws.tables["idempotency"])["Items"]:
+        aws.ddb.delete_item(TableName=aws.tables["idempotency"], Key={"id": item["id"]})
+    status, body = post(api_event, context, {**SPEC_EXAMPLE, "amount": 1}, headers=headers)
+    assert_error(status, body, 422, "Idempotency-Key")
 
 
 def test_same_client_transaction_id_is_replayed_not_duplicated(aws, api_event, context):

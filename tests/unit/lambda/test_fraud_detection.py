@@ -221,3 +221,13 @@ def test_an_unexpected_error_raises_so_lambda_bisects(aws, submit, context, monk
     monkeypatch.setattr(fraud_detection.container().engine, "assess_batch", broken)
     with pytest.raises(RuntimeError):
         run(inserts(aws), context)
+
+
+def test_the_bundled_model_is_combined_with_the_rules_when_shipped():
+    from fraud.model import DEFAULT_MODEL, load_model
+
+    model = fraud_detection._bundled_model()
+    if DEFAULT_MODEL.exists():
+        assert model is not None and model.version == load_model(DEFAULT_MODEL).version
+    else:
+        assert model is None

@@ -40,12 +40,13 @@ def test_alert_is_published_with_attributes_and_marked(aws, submit, context, sqs
     messages = detect(aws, context)
     assert notify(sqs_event, context, messages) == []
     [note] = aws.published()
-    assert note["Subject"] == "Fraud alert: block 85/100 15000.00 USD"
-    assert note["MessageAttributes"]["severity"]["Value"] == "critical"
-    assert note["MessageAttributes"]["risk_score"] == {"Type": "Number", "Value": "85"}
-    assert "**** **** **** 3456" in note["Message"] and txn_id in note["Message"]
     [item] = aws.scan("transactions")
-    assert item["alerted_at"] > 0
+    score = int(item["risk_score"])
+    assert item["decision"] == "block" and item["alerted_at"] > 0
+    assert note["Subject"] == f"Fraud alert: block {score}/100 15000.00 USD"
+    assert note["MessageAttributes"]["severity"]["Value"] == "critical"
+    assert note["MessageAttributes"]["risk_score"] == {"Type": "Number", "Value": str(score)}
+    assert "**** **** **** 3456" in note["Message"] and txn_id in note["Message"]
     logged = output()
     assert '"AlertsSent":[1.0]' in logged and f'"transaction_id":"{txn_id}"' in logged
     assert PAN not in logged + json.dumps(note) + aws.raw_items("transactions") + aws.raw_items("idempotency")
