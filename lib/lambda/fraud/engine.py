@@ -85,6 +85,16 @@ class FraudEngine:
         self.rules = rules if rules is not None else RulesConfig.load()
         self.model = model
 
+    @classmethod
+    def from_config(cls, rules: Optional[RulesConfig] = None) -> "FraudEngine":
+        """Rules plus the model artifact the rules config names (`model.artifact`), as deployed."""
+        config = rules if rules is not None else RulesConfig.load()
+        if not config.model_artifact:
+            return cls(config)
+        from .model import MODELS_DIR, load_model  # only engines that use a model pay for it
+
+        return cls(config, load_model(MODELS_DIR / config.model_artifact))
+
     def keys_for(self, txn: Transaction) -> list[str]:
         keys = [card_key(txn.card_fingerprint), merchant_key(txn.merchant)]
         if txn.customer_id:
@@ -129,7 +139,7 @@ class FraudEngine:
             mhash = merchant_hash(txn.merchant)
             feats = feature_math.compute(txn, card, cust, merch, mhash, self.rules)
             results[i] = score(txn, feats, self.rules, self.model)
-            if card.has(txn.transaction_id):
+            if card.has(txn.event_time, txn.transaction_id):
                 continue  # replay: already applied, not applied again
             cents = int(txn.amount * 100)
             card.add([txn.event_time, cents, mhash, txn.country, txn.transaction_id])

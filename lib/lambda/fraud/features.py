@@ -26,6 +26,7 @@ retained history: at most 200 events within 30 days.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Optional
 
 from .models import Transaction
@@ -64,24 +65,27 @@ _KEYS = {
 }
 
 
-def _windows(rows: list, end: int, t: int, out: dict[str, float], prefix: str) -> None:
-    """Count, sum and mean of amount (currency units) over the WINDOWS, newest first."""
+def _windows(state: Optional[EventState], end: int, t: int, out: dict[str, float], prefix: str) -> tuple[int, list]:
+    """Count, sum and mean of amount (currency units) over the WINDOWS.
+
+    Returns (start index of the 30-day window, its amounts in cents) for further features.
+    """
     keys = _KEYS[prefix]
-    count = total = 0
-    level = 0
-    index = end - 1
-    while level < 4:
-        # Close every window the next-older event falls out of (or all of them at the start of history).
-        age = t - rows[index][0] if index >= 0 else HISTORY_MS
-        while level < 4 and age >= _LIMITS[level]:
-            count_key, sum_key, mean_key = keys[level]
-            out[count_key] = float(count)
-            out[sum_key] = total / 100.0
-            out[mean_key] = total / 100.0 / count if count else 0.0
-            level += 1
-        count += 1
-        total += rows[index][1] if index >= 0 else 0
-        index -= 1
+    if state is None or not end:
+        for count_key, sum_key, mean_key in keys:
+            out[count_key] = out[sum_key] = out[mean_key] = 0.0
+        return end, []
+    times = state.times()
+    # In a window W when 0 <= t - time < W, i.e. time > t - W: bisect_right finds the first such event.
+    start = bisect_right(times, t - HISTORY_MS, 0, end)
+    cents = [row[1] for row in state.events[start:end]]
+    for (count_key, sum_key, mean_key), limit in zip(keys, _LIMITS):
+        part = cents[bisect_right(times, t - limit, start, end) - start:]
+        count, total = len(part), sum(part) / 100.0
+        out[count_key] = float(count)
+        out[sum_key] = total
+        out[mean_key] = total / count if count else 0.0
+    return start, cents
 
 
 def _arrived(labels: list, t: int, own: str) -> int:
@@ -126,49 +130,36 @@ def compute(
         "country_unknown": 0.0 if txn.country else 1.0,
     }
 
-    events = card.events
     end = card.prior(t, own)
-    _windows(events, end, t, out, "card")
-    new_merchant = 1.0
-    new_country = 1.0 if txn.country else 0.0
-    country_change = 0.0
+    start, prior_cents = _windows(card, end, t, out, "card")
+    window = card.events[start:end]
     burst = 1 if cents <= small_cents else 0
-    max_cents = 0
-    last_age: Optional[int] = None
-    for index in range(end - 1, -1, -1):
-        _, prior_cents, prior_merchant, prior_country, _ = events[index]
-        age = t - events[index][0]
-        if age >= HISTORY_MS:
-            break
-        if last_age is None:
-            last_age = age
-        if prior_merchant == merchant_hash:
-            new_merchant = 0.0
-        if prior_country == txn.country:
-            new_country = 0.0
-        if prior_cents > max_cents:
-            max_cents = prior_cents
-        if age < rules.country_change_window_ms and prior_country and txn.country and prior_country != txn.country:
-            country_change = 1.0
-        if age < rules.burst_window_ms and prior_cents <= small_cents:
-            burst += 1
+    if window:
+        times = card.times()
+        last_age: Optional[int] = t - window[-1][0]
+        new_merchant = 0.0 if merchant_hash in [row[2] for row in window] else 1.0
+        countries = [row[3] for row in window]
+        new_country = 1.0 if txn.country and txn.country not in countries else 0.0
+        max_cents = max(prior_cents)
+        recent = countries[bisect_right(times, t - rules.country_change_window_ms, start, end) - start:]
+        country_change = 1.0 if txn.country and any(c and c != txn.country for c in recent) else 0.0
+        burst_from = bisect_right(times, t - rules.burst_window_ms, start, end) - start
+        burst += sum(1 for c in prior_cents[burst_from:] if c <= small_cents)
+    else:
+        last_age, new_merchant, new_country, max_cents, country_change = None, 1.0, 0.0, 0, 0.0
     mean = out["card_mean_30d"]
     out["card_first_use"] = 1.0 if last_age is None else 0.0
     out["card_amount_ratio"] = amount / mean if mean > 0 else 1.0
     out["card_amount_max_ratio"] = cents / max_cents if max_cents else 1.0
     out["card_new_merchant"] = new_merchant
-    out["card_new_country"] = new_country if last_age is not None else 0.0
+    out["card_new_country"] = new_country
     out["card_country_change"] = country_change
     out["card_small_burst"] = float(burst)
     out["card_hours_since_last"] = (last_age if last_age is not None else HISTORY_MS) / HOUR_MS
     out["card_fraud_labels"] = float(_arrived(card.labels, t, own))
 
-    if cust is not None:
-        _windows(cust.events, cust.prior(t, own), t, out, "cust")
-        out["cust_known"] = 1.0
-    else:
-        _windows([], 0, t, out, "cust")
-        out["cust_known"] = 0.0
+    _windows(cust, cust.prior(t, own) if cust is not None else 0, t, out, "cust")
+    out["cust_known"] = 1.0 if cust is not None else 0.0
 
     hour = t // HOUR_MS
     frauds = _arrived_by_window(merch.labels, t, own)

@@ -22,7 +22,9 @@ weight is the number of score points it adds when it fires. Rule types:
 Amounts compare in the transaction's own currency units (no FX conversion).
 `thresholds`: `review` <= `block`, decisions are score >= threshold;
 `alert` >= `review` so only flagged transactions are alerted. `model.weight`
-is the most points a model can add (probability x weight).
+is the most points a model can add (probability x weight); `model.artifact`
+names the model file under fraud/models/ that `FraudEngine.from_config()`
+loads (absent: rules only).
 Descriptions are templates over {amount} {currency} {merchant} {location}
 {country} {value}.
 """
@@ -164,7 +166,7 @@ class RulesConfig:
     """Validated rules, weights and thresholds. Build with `load()` or `from_dict()`."""
 
     __slots__ = ("version", "rules", "review_threshold", "block_threshold", "alert_threshold",
-                 "model_weight", "small_amount", "burst_window_ms", "country_change_window_ms")
+                 "model_weight", "model_artifact", "small_amount", "burst_window_ms", "country_change_window_ms")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         problems: list[str] = []
@@ -188,7 +190,19 @@ class RulesConfig:
         if self.alert_threshold < self.review_threshold:
             problems.append("thresholds: alert must be >= review (only flagged transactions alert)")
         model = data.get("model", {"weight": 0})
-        self.model_weight = _int(model.get("weight") if isinstance(model, Mapping) else None, "model.weight", 0, 100, problems)
+        if not isinstance(model, Mapping):
+            problems.append("model: must be an object")
+            model = {}
+        self.model_weight = _int(model.get("weight"), "model.weight", 0, 100, problems)
+        artifact = model.get("artifact")
+        if artifact is not None and not (
+            isinstance(artifact, str) and artifact.endswith(".json") and "/" not in artifact and "\\" not in artifact
+        ):
+            problems.append("model.artifact: must be a file name like model-v1.json (in fraud/models/)")
+            artifact = None
+        self.model_artifact = artifact
+        if set(model) - {"weight", "artifact"}:
+            problems.append(f"model: unknown keys {sorted(set(model) - {'weight', 'artifact'})}")
         raw_features = data.get("features", {})
         if not isinstance(raw_features, Mapping):
             problems.append("features: must be an object")

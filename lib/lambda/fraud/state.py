@@ -13,11 +13,11 @@ DynamoDB TTL). Shapes and bounds:
   fraud on this card, at most `LABEL_CAP`.
 - `CUST#<customer_id>`: `events` `[[event_time_ms, amount_cents, transaction_id]]`,
   same bounds.
-- `MERCH#<normalised merchant>`: `hours` `[[hour_index, count, running_total],
-  ...]` (hour_index = event_time // 1h; running_total counts every bucket up
-  to this one, so a window is a difference of two totals) for the last 32
-  days (<= 769 buckets) and `labels` like the card's, at most
-  `MERCHANT_LABEL_CAP`.
+- `MERCH#<normalised merchant>`: parallel columns `hours` (hour index =
+  event_time // 1h), `counts` (transactions in that hour) and `totals`
+  (running total up to and including it, so a window is a difference of two
+  totals) for the last 32 days (<= 769 buckets), and `labels` like the
+  card's, at most `MERCHANT_LABEL_CAP`.
 
 A transaction is "applied" once it is in its card's `events`; the engine
 writes card, customer and merchant documents in one atomic commit, so the
@@ -32,7 +32,7 @@ own objects): a state copies a list the first time it changes it.
 from __future__ import annotations
 
 import zlib
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from typing import Any, Mapping, Optional
 
 from .reference import normalise_text
@@ -94,7 +94,7 @@ class _State:
 class EventState(_State):
     """Card or customer history; `id_col` is where the transaction id sits in a row."""
 
-    __slots__ = ("events", "labels", "id_col", "_ids", "_owned")
+    __slots__ = ("events", "labels", "id_col", "_times", "_owned")
 
     def __init__(self, doc: Optional[Mapping[str, Any]], id_col: int) -> None:
         super().__init__(doc)
@@ -102,27 +102,34 @@ class EventState(_State):
         int_cols = (0, 1, 2) if id_col == 4 else (0, 1)
         self.events = _ints(doc.get("events"), int_cols) if doc else []
         self.labels = _ints(doc.get("labels"), (1, 2)) if doc else []
-        self._ids: Optional[set[str]] = None
+        self._times: Optional[list[int]] = None  # event times, for C-speed bisects
         self._owned = False
 
-    def has(self, transaction_id: str) -> bool:
-        if self._ids is None:
-            col = self.id_col
-            self._ids = {row[col] for row in self.events}
-        return transaction_id in self._ids
+    def times(self) -> list[int]:
+        if self._times is None:
+            self._times = [row[0] for row in self.events]
+        return self._times
 
     def prior(self, event_time: int, transaction_id: str) -> int:
         """Index one past the last event strictly before (event_time, transaction_id)."""
-        col = self.id_col
-        return bisect_left(self.events, (event_time, transaction_id), key=lambda r: (r[0], r[col]))
+        events, col = self.events, self.id_col
+        index = bisect_left(self.times(), event_time)
+        while index < len(events) and events[index][0] == event_time and events[index][col] < transaction_id:
+            index += 1
+        return index
+
+    def has(self, event_time: int, transaction_id: str) -> bool:
+        """Is this transaction already applied (the replay marker)?"""
+        index = self.prior(event_time, transaction_id)
+        events = self.events
+        return index < len(events) and events[index][0] == event_time and events[index][self.id_col] == transaction_id
 
     def add(self, row: list[Any]) -> None:
         if not self._owned:
             self.events, self._owned = list(self.events), True
-        col = self.id_col
-        insort(self.events, row, key=lambda r: (r[0], r[col]))
-        if self._ids is not None:
-            self._ids.add(row[col])
+        index = self.prior(row[0], row[self.id_col])
+        self.events.insert(index, row)
+        self.times().insert(index, row[0])
         self._touch(row[0])
         self.changed = True
 
@@ -139,9 +146,8 @@ class EventState(_State):
 
     def to_document(self) -> dict[str, Any]:
         events = self.events
-        if events:
-            oldest = events[-1][0] - RETAIN_MS
-            start = bisect_left(events, oldest, key=lambda r: r[0])
+        if events and (events[0][0] < events[-1][0] - RETAIN_MS or len(events) > EVENT_CAP):
+            start = bisect_left(self.times(), events[-1][0] - RETAIN_MS)
             events = events[max(start, len(events) - EVENT_CAP):]
         doc = self._base()
         # No copies: these lists are either fresh or owned by this (discarded) state,
@@ -151,25 +157,30 @@ class EventState(_State):
         return doc
 
 
-class MerchantState(_State):
-    """Hourly transaction counts with running totals, so a window count is two bisects."""
+def _column(values: Any) -> list[int]:
+    if not values:
+        return []
+    return values if type(values[0]) is int else [int(v) for v in values]
 
-    __slots__ = ("hours", "labels", "_owned")
+
+class MerchantState(_State):
+    """Hourly transaction counts as columns with running totals: a window count is two bisects."""
+
+    __slots__ = ("hours", "counts", "totals", "labels", "_owned")
 
     def __init__(self, doc: Optional[Mapping[str, Any]]) -> None:
         super().__init__(doc)
-        # rows: [hour_index, count, running_total_including_this_hour]
-        self.hours = _ints(doc.get("hours"), (0, 1, 2)) if doc else []
+        # Parallel columns: hour index, transactions in that hour, running total up to it.
+        self.hours = _column(doc.get("hours")) if doc else []
+        self.counts = _column(doc.get("counts")) if doc else []
+        self.totals = _column(doc.get("totals")) if doc else []
         self.labels = _ints(doc.get("labels"), (1, 2)) if doc else []
         self._owned = False
 
     def _before(self, hour: int) -> int:
         """Running total of all buckets before `hour`."""
-        hours = self.hours
-        index = bisect_left(hours, hour, key=lambda r: r[0])
-        if index:
-            return hours[index - 1][2]
-        return hours[0][2] - hours[0][1] if hours else 0
+        index = bisect_left(self.hours, hour)
+        return self.totals[index - 1] if index else self.totals[0] - self.counts[0]
 
     def count_between(self, first_hour: int, end_hour: int) -> int:
         """Transactions in hour buckets first_hour <= hour < end_hour."""
@@ -177,22 +188,23 @@ class MerchantState(_State):
 
     def add(self, event_time: int) -> None:
         hour = event_time // HOUR_MS
-        if not self._owned:
-            self.hours, self._owned = list(self.hours), True
-        hours = self.hours
-        # Rows are replaced, never changed in place: loaded rows are shared.
-        if not hours or hour > hours[-1][0]:  # the common, in-order case
-            hours.append([hour, 1, (hours[-1][2] if hours else 0) + 1])
-        elif hour == hours[-1][0]:
-            hours[-1] = [hour, hours[-1][1] + 1, hours[-1][2] + 1]
-        else:  # out of order: bump this bucket and every later running total
-            index = bisect_left(hours, hour, key=lambda r: r[0])
-            if hours[index][0] != hour:
-                base = hours[index - 1][2] if index else hours[0][2] - hours[0][1]
-                hours.insert(index, [hour, 0, base])
-            for i in range(index, len(hours)):
-                h, count, total = hours[i]
-                hours[i] = [h, count + (i == index), total + 1]
+        if not self._owned:  # loaded columns may be shared with the store: copy once
+            self.hours, self.counts, self.totals = list(self.hours), list(self.counts), list(self.totals)
+            self._owned = True
+        hours, counts, totals = self.hours, self.counts, self.totals
+        if not hours or hour > hours[-1]:  # the common, in-order case
+            hours.append(hour)
+            counts.append(1)
+            totals.append((totals[-1] if totals else 0) + 1)
+        else:
+            index = bisect_left(hours, hour)
+            if hours[index] != hour:  # out of order: a new bucket in the middle
+                hours.insert(index, hour)
+                counts.insert(index, 0)
+                totals.insert(index, totals[index - 1] if index else totals[0] - counts[1])
+            counts[index] += 1
+            for i in range(index, len(totals)):
+                totals[i] += 1
         self._touch(event_time)
         self.changed = True
 
@@ -208,18 +220,16 @@ class MerchantState(_State):
         self.changed = True
 
     def to_document(self) -> dict[str, Any]:
-        hours = self.hours
-        if hours:
-            first = hours[-1][0] - RETAIN_MS // HOUR_MS
-            if hours[0][0] < first:
-                hours = hours[bisect_left(hours, first, key=lambda r: r[0]):]
-        labels = self.labels
+        hours, counts, totals, labels = self.hours, self.counts, self.totals, self.labels
+        if hours and hours[0] < hours[-1] - RETAIN_MS // HOUR_MS:
+            start = bisect_left(hours, hours[-1] - RETAIN_MS // HOUR_MS)
+            hours, counts, totals = hours[start:], counts[start:], totals[start:]
         if labels and hours:
             # A label only counts in windows of its transaction's time: older ones are dead weight.
-            horizon = hours[-1][0] * HOUR_MS - RETAIN_MS
+            horizon = hours[-1] * HOUR_MS - RETAIN_MS
             if any(row[1] < horizon for row in labels):
                 labels = [row for row in labels if row[1] >= horizon]
         doc = self._base()
-        doc["hours"] = hours  # fresh or owned; never mutated once in a document
-        doc["labels"] = labels
+        # Fresh or owned lists; nobody mutates a list once it is in a document.
+        doc.update(hours=hours, counts=counts, totals=totals, labels=labels)
         return doc

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from fraud.engine import FraudEngine, InMemoryStateStore
+from fraud.rules_config import DEFAULT_PATH, RulesConfig
 from fraud.model import DEFAULT_MODEL, LogisticModel, ModelError, TreeEnsemble, from_dict, load_model
 from fraud_factories import make_txn
 
@@ -99,6 +100,25 @@ def test_bundled_model_loads_and_combines_with_rules() -> None:
     [a] = FraudEngine(model=model).assess_batch([make_txn()], InMemoryStateStore())
     assert a.model_version == "rules-v1+model-v1"
     assert 0 <= a.risk_score <= 100 and a.risk_score == sum(r.contribution for r in a.reasons)
+
+
+def test_from_config_loads_the_configured_artifact() -> None:
+    engine = FraudEngine.from_config()
+    assert engine.model is not None and engine.model.version == "model-v1"
+    rules_only = RulesConfig.from_dict({**json.loads(DEFAULT_PATH.read_text()), "model": {"weight": 60}})
+    assert FraudEngine.from_config(rules_only).model is None
+
+
+def test_spec_examples_with_the_bundled_model() -> None:
+    engine = FraudEngine.from_config()
+    store = InMemoryStateStore()
+    ok, bad = engine.assess_batch([
+        make_txn(transaction_id="spec-ok-1", amount="125.50", merchant="Store Name", location="New York, USA",
+                 country="US", customer_id="CUST12345", card_luhn_valid=False, card_fingerprint="1" * 64),
+        make_txn(transaction_id="spec-bad-1", amount="15000.00", merchant="Unknown Store", location="Nigeria",
+                 country="NG", customer_id=None, card_luhn_valid=False, card_fingerprint="2" * 64),
+    ], store)
+    assert ok.decision == "approve" and bad.decision == "block"
 
 
 def test_model_raises_the_score_through_a_reason() -> None:
