@@ -71,7 +71,6 @@ class TapStack(TerraformStack):
             self,
             "functions",
             config=config,
-            aws=aws,
             artifacts=artifacts,
             roles=roles,
             encryption=encryption,

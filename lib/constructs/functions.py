@@ -33,17 +33,16 @@ from constructs import Construct
 from lib.config import FunctionSpec, StackConfig
 from lib.constructs.code import ARCHITECTURE, RUNTIME, CodeBundle, LambdaArtifacts
 from lib.constructs.encryption import Encryption
-from lib.constructs.messaging import Messaging
-from lib.constructs.network import Network
-from lib.constructs.storage import Storage
 from lib.constructs.iam import (
-    AwsContext,
     Statement,
     assume_role_policy,
     document,
     resource_star,
     statement,
 )
+from lib.constructs.messaging import Messaging
+from lib.constructs.network import Network
+from lib.constructs.storage import Storage
 
 METRICS_NAMESPACE = "FraudDetection"
 
@@ -101,7 +100,6 @@ class PythonFunction(Construct):
         id_: str,
         *,
         config: StackConfig,
-        aws: AwsContext,
         base_name: str,
         handler: str,
         service: str,
@@ -198,7 +196,6 @@ class PipelineFunctions(Construct):
         id_: str,
         *,
         config: StackConfig,
-        aws: AwsContext,
         artifacts: LambdaArtifacts,
         roles: ExecutionRoles,
         encryption: Encryption,
@@ -209,7 +206,7 @@ class PipelineFunctions(Construct):
         super().__init__(scope, id_)
         code = CodeBundle(self, "code", config=config, artifacts=artifacts)
         tables, queues, key = storage, messaging, encryption.key
-        common = dict(config=config, aws=aws, code=code, log_key=key)
+        common = dict(config=config, code=code, log_key=key)
 
         self.api = PythonFunction(
             self,
