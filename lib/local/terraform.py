@@ -193,7 +193,7 @@ class _Progress:
             # Drop cdktf's construct hash so the line names the resource as the stack does.
             addr = _HASH_SUFFIX.sub("", done["addr"])
             return f"{self.prefix}: [{self.done:>3}/{self.total or '?'}] {verb} {addr} ({done['t']})"
-        keys = ("Still creating", "Still destroying", "Error", "│", "Apply complete", "Destroy complete",
+        keys = ("Still creating", "Still destroying", "Error:", "│", "Apply complete", "Destroy complete",
                 "Terraform has been successfully initialized", "Installed hashicorp")
         if any(k in text for k in keys):
             return f"{self.prefix}: {_HASH_SUFFIX.sub('', text.strip())}"

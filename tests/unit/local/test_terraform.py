@@ -74,3 +74,9 @@ def test_progress_counts_resources_and_keeps_errors() -> None:
     )
     assert progress.line("  + resource \"aws_sqs_queue\" \"q\" {") is None  # the plan dump is dropped
     assert progress.line("│ Error: creating SQS Queue: boom") == "tf: │ Error: creating SQS Queue: boom"
+
+
+def test_progress_ignores_plan_lines_that_merely_mention_errors() -> None:
+    progress = tf._Progress("tf")
+    assert progress.line('      + metric_name = "5XXError"') is None
+    assert progress.line('      - "Errors",') is None
