@@ -110,6 +110,7 @@ def write_deterministic_zip(root: Path, dest: Path, exclude: ExcludeFn = is_cach
                 info.create_system = 3  # unix, whatever machine builds it
                 data = (root / relative).read_bytes()
                 archive.writestr(info, data, compress_type=COMPRESSION, compresslevel=COMPRESS_LEVEL)
+        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; other tools (emulators) read the zip
         os.replace(tmp_name, dest)  # readers never see a half-written zip
     finally:
         if os.path.exists(tmp_name):
