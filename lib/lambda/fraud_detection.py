@@ -44,7 +44,6 @@ from common.settings import require
 from fraud.alerts import alert_message
 from fraud.engine import FraudEngine, StateConflict
 from fraud.models import Assessment, Transaction
-from fraud.scoring import Model
 from store.queues import OutgoingMessage, QueueSender
 from store.state_store import DynamoDBStateStore, TransientStoreError
 
@@ -55,18 +54,16 @@ metrics = Metrics()
 POISON_KIND = "fraud-detection/unparseable-record"
 
 
-def _bundled_model() -> Optional[Model]:
-    """The model artifact shipped in the zip (fraud/models/), if there is one: rules + model."""
-    from fraud.model import DEFAULT_MODEL, load_model
-
-    return load_model(DEFAULT_MODEL) if DEFAULT_MODEL.exists() else None
+def _engine() -> FraudEngine:
+    """Rules plus the model artifact the rules config names, as deployed (both ship in the zip)."""
+    return FraudEngine.from_config()
 
 
 class _Container:
     def __init__(self) -> None:
-        model = _bundled_model()
-        self.engine = FraudEngine(model=model)
-        logger.info("engine ready", extra={"rules": self.engine.rules.version, "model": getattr(model, "version", None)})
+        self.engine = _engine()
+        model = getattr(self.engine.model, "version", None)
+        logger.info("engine ready", extra={"rules": self.engine.rules.version, "model": model})
         self.state = DynamoDBStateStore(require("STATE_TABLE"), transactions_table=require("TRANSACTIONS_TABLE"))
         self.alerts = QueueSender(require("ALERT_QUEUE_URL"))
         failure_url = os.environ.get("FAILURE_QUEUE_URL", "").strip()

@@ -198,7 +198,7 @@ def aws(table_specs: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
 
         # Handler mechanics are tested on the rules alone, so expected decisions do not move
         # when a retrained model ships; the bundled model has its own test.
-        monkeypatch.setattr(fraud_detection, "_bundled_model", lambda: None)
+        monkeypatch.setattr(fraud_detection, "_engine", fraud_detection.FraudEngine)
         _reset_caches()
         yield Aws(tables, alert_q, failure_q, capture_q, topic, alias_arn, ddb, sqs)
         _reset_caches()

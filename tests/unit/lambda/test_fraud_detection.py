@@ -223,11 +223,13 @@ def test_an_unexpected_error_raises_so_lambda_bisects(aws, submit, context, monk
         run(inserts(aws), context)
 
 
-def test_the_bundled_model_is_combined_with_the_rules_when_shipped():
-    from fraud.model import DEFAULT_MODEL, load_model
+def test_the_deployed_engine_combines_the_rules_with_the_configured_model():
+    from fraud.rules_config import RulesConfig
 
-    model = fraud_detection._bundled_model()
-    if DEFAULT_MODEL.exists():
-        assert model is not None and model.version == load_model(DEFAULT_MODEL).version
+    config = RulesConfig.load()
+    engine = fraud_detection._engine()  # the real factory, not the fixture's rules-only stand-in
+    assert engine.rules.version == config.version
+    if config.model_artifact:
+        assert engine.model is not None and engine.model.version
     else:
-        assert model is None
+        assert engine.model is None
