@@ -21,6 +21,7 @@ alerted exactly once with p99 submit→alert under --clean-p99-s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import sys
@@ -90,6 +91,7 @@ def run_rate(outputs: StackOutputs, inbox: AlertInbox, rate: float, count: int, 
         "accepted": summary["accepted"],
         "throttled": sum(1 for s in subs if s.status == 429),
         "errors_5xx": sum(1 for s in subs if s.status >= 500),
+        "timeouts": sum(1 for s in subs if s.status == 0),
         "scored": summary["scored"],
         "alerted": summary["alerted"],
         "lost": sum(1 for s in accepted if not s.alerts),
@@ -143,10 +145,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.outputs:
         outputs = StackOutputs.from_file(args.outputs).resolve_missing()
     else:
+        from lib.local.deploy import synthesize
         from lib.local.session import LOCAL_ROOT, LocalStack
 
-        stack = LocalStack(args.suffix, outputs_path=LOCAL_ROOT / args.suffix / "outputs.json")
-        outputs = stack.up()
+        # Progress goes to stderr: stdout carries only the JSON lines.
+        with contextlib.redirect_stdout(sys.stderr):
+            synthesize(args.suffix)  # always from the current code
+            stack = LocalStack(args.suffix, outputs_path=LOCAL_ROOT / args.suffix / "outputs.json")
+            if stack.emulator.running() is not None:
+                stack.down()  # a leftover of an interrupted bench run (this suffix is the bench's own)
+            try:
+                outputs = stack.up()
+            except BaseException:
+                stack.down()
+                raise
         deploy_s = stack.timings.get("deploy_total_s")
     created_inbox = None
     try:
@@ -167,7 +179,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if created_inbox is not None:
             created_inbox.delete()
         if stack is not None:
-            timings = stack.down()
+            with contextlib.redirect_stdout(sys.stderr):
+                timings = stack.down()
             print(json.dumps({"bench": "pipeline_latency_teardown", **timings}), flush=True)
     return 0
 

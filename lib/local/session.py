@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Optional, Type
 
-from lib.local.deploy import DEFAULT_PARALLELISM, REPO_ROOT, LocalDeployer, stack_name
+from lib.local.deploy import DEFAULT_PARALLELISM, REPO_ROOT, LocalDeployer, require_synth, stack_name
 from lib.local.emulator import Emulator
 from lib.local.inbox import AlertInbox
 from lib.local.outputs import OUTPUTS_FILE, StackOutputs, localize, write_outputs_file
@@ -51,6 +51,7 @@ class LocalStack:
 
     # -- up ------------------------------------------------------------------
     def up(self) -> StackOutputs:
+        require_synth(self.suffix)  # before anything starts: nothing to clean up on this error
         started = time.monotonic()
         print(f"==> starting MiniStack for {stack_name(self.suffix)}", flush=True)
         t0 = time.monotonic()

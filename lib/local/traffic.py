@@ -107,10 +107,14 @@ class Pipeline:
         sent_headers.update(headers or {})
         sent_at = time.time()
         started = time.perf_counter()
-        if raw is not None:
-            resp = self.http.post(self.outputs.api_url, data=raw, headers=sent_headers, timeout=self.timeout_s)
-        else:
-            resp = self.http.post(self.outputs.api_url, json=body, headers=sent_headers, timeout=self.timeout_s)
+        try:
+            if raw is not None:
+                resp = self.http.post(self.outputs.api_url, data=raw, headers=sent_headers, timeout=self.timeout_s)
+            else:
+                resp = self.http.post(self.outputs.api_url, json=body, headers=sent_headers, timeout=self.timeout_s)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            # Under load a request can fail outright; that is a result (status 0), not a crash.
+            return Submission(body, 0, {"error": type(exc).__name__}, sent_at, time.perf_counter() - started)
         latency = time.perf_counter() - started
         try:
             payload: Any = resp.json()
