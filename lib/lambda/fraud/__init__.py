@@ -10,10 +10,20 @@ to keep Lambda cold starts short):
 - fraud.cards: luhn_valid(pan), fingerprint(pan, key), mask(last4),
   to_transaction(sub, *, transaction_id, received_at, fingerprint_key)
 - fraud.rules_config: RulesConfig.load(path=None) / .from_dict(data), ConfigError,
-  RulesConfig.decide(score), RulesConfig.should_alert(score), .alert_threshold
+  RulesConfig.decide(score), .should_alert(score), .alert_threshold, .model_artifact
+- fraud.features: compute(...), FEATURE_NAMES, WINDOWS (behaviour features, window edges)
 - fraud.scoring: score(txn, features, rules, model=None), Model (protocol)
-- fraud.engine: FraudEngine(rules=None, model=None).assess_batch(txns, store, max_attempts=5),
-  FraudEngine.record_label(transaction, label, labelled_at, store, max_attempts=5) -> bool,
+- fraud.model: load_model(path=None), from_dict(data), TreeEnsemble, LogisticModel, ModelError
+- fraud.engine: FraudEngine(rules=None, model=None) (rules only unless a model is given),
+  FraudEngine.from_config(rules=None) (rules + the model artifact rules.json names: the deployed setup),
+  .assess_batch(txns, store, max_attempts=5) -> list[Assessment],
+  .record_label(transaction, label, labelled_at, store, max_attempts=5) -> bool,
   StateStore (protocol), StateWrite, StateConflict, InMemoryStateStore
+- fraud.state: card_key, customer_key, merchant_key (state document keys and shapes)
+- fraud.replay: replay(events, engine, on_scored, *, label_delay_ms, ...) (backtest/training)
 - fraud.alerts: alert_message(txn, assessment), format_alert(message), validate_message(message)
+
+Additions to the originally agreed API: `parse_submission(..., now_ms=)`, `Assessment.to_item()`,
+`RulesConfig.should_alert/decide`, `FraudEngine.from_config`, `record_label(...) -> bool`,
+`max_attempts` on `record_label`. No agreed signature changed.
 """
