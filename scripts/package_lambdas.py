@@ -10,6 +10,12 @@ Both zips are byte-identical for identical inputs (sorted entries, fixed timesta
 fixed compression), so the base64 SHA-256 that the stack sets as `source_code_hash` changes exactly
 when the code or the requirements change. The layer is cached by a hash of requirements.txt and the
 pip target options, so repeated synths do not reinstall it.
+
+Both zips carry `__pycache__/*.cpython-311.pyc` next to every module, compiled with unchecked-hash
+invalidation: Lambda's code directory is read-only, so without them every cold start recompiles
+every module it imports (measured: ~2x the import time). Unchecked-hash pycs embed no timestamp,
+so they keep the zips deterministic. They are only produced when the builder itself is CPython 3.11
+(the runtime's bytecode format); another builder ships sources only and the runtime compiles.
 """
 from __future__ import annotations
 
@@ -17,12 +23,14 @@ import argparse
 import base64
 import fcntl
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from importlib import _bootstrap_external  # noqa: PLC2701 (the hash-pyc writer)
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +64,27 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 LAYER_PRUNED_DIRS = ("bin",)
 
 Installer = Callable[[Path, Path], None]
+
+LAMBDA_PYTHON = (3, 11)
+BYTECODE_TAG = "cpython-311"
+
+
+def compiles_bytecode() -> bool:
+    return sys.implementation.name == "cpython" and sys.version_info[:2] == LAMBDA_PYTHON
+
+
+def hash_pyc(source: bytes, module_path: str) -> Optional[bytes]:
+    """Unchecked-hash pyc for `source`, named by its path inside the zip; None if it does not compile."""
+    try:
+        code = compile(source, module_path, "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError):
+        return None  # e.g. py2-only files some wheels ship; the runtime never imports them
+    source_hash = importlib.util.source_hash(source)
+    return bytes(_bootstrap_external._code_to_hash_pyc(code, source_hash, checked=False))
+
+
+def bytecode_name(relative: Path) -> Path:
+    return relative.parent / "__pycache__" / f"{relative.stem}.{BYTECODE_TAG}.pyc"
 
 
 @dataclass(frozen=True)
@@ -102,14 +131,22 @@ def write_deterministic_zip(root: Path, dest: Path, exclude: ExcludeFn = is_cach
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        entries: dict[str, bytes] = {}
+        with_bytecode = compiles_bytecode()
+        for relative in collect_files(root, exclude):
+            data = (root / relative).read_bytes()
+            entries[relative.as_posix()] = data
+            if with_bytecode and relative.suffix == ".py":
+                pyc = hash_pyc(data, relative.as_posix())
+                if pyc is not None:
+                    entries[bytecode_name(relative).as_posix()] = pyc
         with zipfile.ZipFile(tmp_name, "w") as archive:
-            for relative in collect_files(root, exclude):
-                info = zipfile.ZipInfo(relative.as_posix(), date_time=FIXED_DATE_TIME)
+            for name in sorted(entries):
+                info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
                 info.external_attr = FILE_MODE
                 info.compress_type = COMPRESSION
                 info.create_system = 3  # unix, whatever machine builds it
-                data = (root / relative).read_bytes()
-                archive.writestr(info, data, compress_type=COMPRESSION, compresslevel=COMPRESS_LEVEL)
+                archive.writestr(info, entries[name], compress_type=COMPRESSION, compresslevel=COMPRESS_LEVEL)
         os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; other tools (emulators) read the zip
         os.replace(tmp_name, dest)  # readers never see a half-written zip
     finally:
@@ -128,8 +165,8 @@ def build_function_zip(src: Path = LAMBDA_ROOT, out_dir: Path = BUILD_DIR) -> Ar
 def pip_install(requirements: Path, target: Path) -> None:
     """Install `requirements` for the Lambda platform into `target` (binary wheels only)."""
     env = dict(os.environ)
-    # Local mirrors configured on some machines only add warnings; PyPI is the source of truth.
-    env["PIP_EXTRA_INDEX_URL"] = ""
+    # Local mirrors in some machines' pip.conf only add warnings; PyPI is the source of truth.
+    env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
@@ -155,7 +192,12 @@ def _prune_layer(site: Path) -> None:
 def layer_cache_key(requirements: Path) -> str:
     content = requirements.read_bytes() if requirements.exists() else b""
     material = b"\0".join(
-        [content, " ".join(PIP_TARGET_OPTIONS).encode(), " ".join(RUNTIME_PROVIDED).encode()]
+        [
+            content,
+            " ".join(PIP_TARGET_OPTIONS).encode(),
+            " ".join(RUNTIME_PROVIDED).encode(),
+            BYTECODE_TAG.encode() if compiles_bytecode() else b"sources-only",
+        ]
     )
     return hashlib.sha256(material).hexdigest()
 

@@ -253,19 +253,19 @@ class PipelineFunctions(Construct):
                 "TRANSACTIONS_TABLE": tables.transactions.name,
                 "STATE_TABLE": tables.state.name,
                 "ALERT_QUEUE_URL": queues.alert_queue.url,
+                # Unparseable stream records are parked here with their image (the mapping's own
+                # on-failure record carries only the batch position).
+                "FAILURE_QUEUE_URL": queues.stream_failure_queue.url,
             },
             statements=[
-                # TransactWriteItems is authorised item by item through these actions.
+                # TransactWriteItems is authorised item by item: state documents are Puts,
+                # score write-backs are Updates of the transaction.
                 statement(
                     "ScoringState",
-                    [
-                        "dynamodb:BatchGetItem",
-                        "dynamodb:UpdateItem",
-                        "dynamodb:PutItem",
-                        "dynamodb:ConditionCheckItem",
-                    ],
-                    [tables.state.arn, tables.transactions.arn],
+                    ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                    [tables.state.arn],
                 ),
+                statement("ScoreWriteBack", ["dynamodb:UpdateItem"], [tables.transactions.arn]),
                 statement(
                     "TransactionsStream",
                     ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],

@@ -102,7 +102,14 @@ def test_zips_hold_what_lambda_loads(lambda_root: dict[str, Path]) -> None:
     names = set(zipfile.ZipFile(lambda_root["function_zip"]).namelist())
     assert {f"{h}.py" for h in HANDLERS} <= names
     assert "fraud/rules.json" in names and "store/state_store.py" in names
-    assert not any("__pycache__" in n or n.startswith("tests/") or "/test_" in n for n in names)
+    assert not any(n.startswith("tests/") or "/test_" in n for n in names)
+    # Bytecode only as the packager writes it: one cpython-311 pyc per shipped module.
+    pycs = {n for n in names if "__pycache__" in n}
+    for module in (n for n in names if n.endswith(".py")):
+        folder, _, file = module.rpartition("/")
+        pyc = f"{folder + '/' if folder else ''}__pycache__/{file[:-3]}.cpython-311.pyc"
+        assert pyc in names, f"{module} ships without bytecode"
+    assert all(n.endswith(".cpython-311.pyc") for n in pycs)
     layer = {n.split("/")[1] for n in zipfile.ZipFile(lambda_root["layer_zip"]).namelist()}
     assert "aws_lambda_powertools" in layer and "aws_xray_sdk" in layer
     assert not {"boto3", "botocore"} & layer  # the runtime's copies must not be shadowed

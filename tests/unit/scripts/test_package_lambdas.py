@@ -38,9 +38,12 @@ def names(zip_path: Path) -> list[str]:
 
 def test_function_zip_contents_are_sorted_and_clean(source: Path, tmp_path: Path) -> None:
     artifact = pl.build_function_zip(source, tmp_path / "out")
+    # The builder's own __pycache__ never ships; the zip's bytecode is compiled fresh from the sources.
     assert names(artifact.path) == [
+        "__pycache__/api_handler.cpython-311.pyc",
         "api_handler.py",
         "fraud/__init__.py",
+        "fraud/__pycache__/__init__.cpython-311.pyc",
         "fraud/rules.json",
         "requirements.txt",
     ]
@@ -99,8 +102,11 @@ def test_layer_is_under_python_and_pruned(tmp_path: Path) -> None:
     requirements.write_text("aws-lambda-powertools==3.37.0\n")
     calls: list[Path] = []
     artifact = pl.build_layer_zip(requirements, tmp_path / "out", installer=fake_installer(calls))
-    # Runtime-provided SDKs, console scripts and caches are dropped.
-    assert names(artifact.path) == ["python/powertools/__init__.py"]
+    # Runtime-provided SDKs, console scripts and pip's caches are dropped; bytecode is our own.
+    assert names(artifact.path) == [
+        "python/powertools/__init__.py",
+        "python/powertools/__pycache__/__init__.cpython-311.pyc",
+    ]
 
 
 def test_layer_is_cached_by_requirements(tmp_path: Path) -> None:
@@ -146,3 +152,23 @@ def test_package_builds_both(source: Path, tmp_path: Path) -> None:
     function, layer = pl.package(source, tmp_path / "out", installer=fake_installer([]))
     assert function.path.name == "function.zip" and layer.path.name == "layer.zip"
     assert "python/powertools/__init__.py" in names(layer.path)
+
+
+def test_bytecode_is_unchecked_hash_and_matches_the_source(source: Path, tmp_path: Path) -> None:
+    """Lambda's code directory is read-only: only pycs the runtime accepts without a stat save time."""
+    import importlib.util
+
+    artifact = pl.build_function_zip(source, tmp_path / "out")
+    with zipfile.ZipFile(artifact.path) as archive:
+        pyc = archive.read("__pycache__/api_handler.cpython-311.pyc")
+        py = archive.read("api_handler.py")
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # hash-based, check_source off
+    assert pyc[8:16] == importlib.util.source_hash(py)
+
+
+def test_a_file_that_does_not_compile_ships_as_source_only(source: Path, tmp_path: Path) -> None:
+    (source / "legacy.py").write_text("print 'python 2'\n")
+    listed = names(pl.build_function_zip(source, tmp_path / "out").path)
+    assert "legacy.py" in listed
+    assert "__pycache__/legacy.cpython-311.pyc" not in listed

@@ -24,7 +24,9 @@ CONTRACT_ENV = {
     "api-handler-unittest": {
         "TRANSACTIONS_TABLE", "STATE_TABLE", "IDEMPOTENCY_TABLE", "CARD_FINGERPRINT_KEY_ID",
     },
-    "fraud-detection-unittest": {"TRANSACTIONS_TABLE", "STATE_TABLE", "ALERT_QUEUE_URL"},
+    "fraud-detection-unittest": {
+        "TRANSACTIONS_TABLE", "STATE_TABLE", "ALERT_QUEUE_URL", "FAILURE_QUEUE_URL",
+    },
     "notification-handler-unittest": {"TRANSACTIONS_TABLE", "IDEMPOTENCY_TABLE", "ALERT_TOPIC_ARN"},
 }
 
@@ -75,6 +77,9 @@ def test_environment_values_point_at_the_resources(stack: Stack) -> None:
     detection = function(stack, "fraud-detection-unittest")["environment"]["variables"]
     assert detection["ALERT_QUEUE_URL"] == stack.ref(
         "aws_sqs_queue", "url", name="suspicious-transactions-unittest"
+    )
+    assert detection["FAILURE_QUEUE_URL"] == stack.ref(
+        "aws_sqs_queue", "url", name="fraud-detection-failures-unittest"
     )
     notification = function(stack, "notification-handler-unittest")["environment"]["variables"]
     assert notification["ALERT_TOPIC_ARN"] == stack.ref("aws_sns_topic", "arn", name="fraud-alerts-unittest")

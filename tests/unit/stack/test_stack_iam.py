@@ -157,10 +157,8 @@ def test_api_handler_grants_match_the_contract(stack: Stack, arns: dict[str, str
 
 def test_detection_grants_match_the_contract(stack: Stack, arns: dict[str, str]) -> None:
     expected = (
-        grants(
-            ["dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
-            [arns["state"], arns["transactions"]],
-        )
+        grants(["dynamodb:BatchGetItem", "dynamodb:PutItem"], [arns["state"]])
+        | grants(["dynamodb:UpdateItem"], [arns["transactions"]])
         | grants(["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"], [arns["stream"]])
         | grants(["dynamodb:ListStreams"], ["*"])
         | grants(["sqs:SendMessage"], [arns["alerts"], arns["failures"]])
