@@ -1,0 +1,167 @@
+"""Fault injection on a running stack through ordinary AWS APIs, always undone.
+
+Nothing here needs a hook in the production code: a fault is a configuration
+change an operator could make by mistake (an environment variable naming a
+resource that does not exist, reserved concurrency 0, a short queue visibility
+timeout), applied with the same API on MiniStack and on AWS, and restored in a
+`finally`. Every wait is bounded.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from lib.local.outputs import StackOutputs
+from scripts.redrive import shape_stream_record
+
+T = TypeVar("T")
+UPDATE_BOUND_S = 30.0
+_DESERIALIZE = TypeDeserializer().deserialize
+MISSING = "does-not-exist-fault-injection"
+
+
+def wait_for(probe: Callable[[], Optional[T]], timeout_s: float, interval_s: float = 0.25) -> Optional[T]:
+    """Poll until probe() returns something truthy or the bound passes; returns the last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval_s)
+
+
+def function_name(outputs: StackOutputs, base: str) -> str:
+    stack = outputs.raw.get(f"tap-stack-{outputs.suffix}", {})
+    key = {"api-handler": "api_handler_function_name", "fraud-detection": "fraud_detection_function_name",
+           "notification-handler": "notification_function_name"}[base]  # fmt: skip
+    return str((stack.get(key) if isinstance(stack, dict) else None) or outputs.name(base))
+
+
+def _settled(lam: Any, name: str) -> None:
+    def done() -> bool:
+        config = lam.get_function_configuration(FunctionName=name)
+        return config.get("LastUpdateStatus", "Successful") == "Successful" and config.get("State") == "Active"
+
+    if not wait_for(done, UPDATE_BOUND_S):
+        raise AssertionError(f"{name} did not settle within {UPDATE_BOUND_S:.0f}s after a configuration update")
+
+
+def _set_env(lam: Any, name: str, variables: Mapping[str, str]) -> None:
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": dict(variables)})
+    _settled(lam, name)
+
+
+@contextmanager
+def env_fault(lam: Any, name: str, **changes: Optional[str]) -> Iterator[dict[str, str]]:
+    """Change (value) or remove (None) environment variables of a function; restored on exit."""
+    original = dict(lam.get_function_configuration(FunctionName=name).get("Environment", {}).get("Variables", {}))
+    faulty = {k: v for k, v in original.items() if k not in changes or changes[k] is not None}
+    faulty.update({k: v for k, v in changes.items() if v is not None})
+    _set_env(lam, name, faulty)
+    try:
+        yield original
+    finally:
+        _set_env(lam, name, original)
+
+
+@contextmanager
+def concurrency_fault(lam: Any, name: str, reserved: int = 0) -> Iterator[None]:
+    """Reserved concurrency `reserved` (0: every invocation is throttled); restored on exit."""
+    before = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    try:
+        yield
+    finally:
+        if before is None:
+            lam.delete_function_concurrency(FunctionName=name)
+        else:
+            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=before)
+
+
+@contextmanager
+def queue_visibility(sqs: Any, queue_url: str, seconds: int) -> Iterator[dict[str, str]]:
+    """A short VisibilityTimeout so redelivery happens in seconds, not the stack's 6 minutes."""
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"])[
+        "Attributes"
+    ]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+    try:
+        yield attrs
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": attrs["VisibilityTimeout"]})
+
+
+def take_from(sqs: Any, queue_url: str, match: Callable[[dict[str, Any]], bool], want: int,
+              timeout_s: float) -> list[dict[str, Any]]:  # fmt: skip
+    """Receive until `want` messages matching `match` were seen (deleted) or the bound passes.
+
+    Non-matching messages are made visible again at once, so other tests' messages stay put.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(found) < want and time.monotonic() < deadline:
+        resp = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   VisibilityTimeout=30, AttributeNames=["All"], MessageAttributeNames=["All"])  # fmt: skip
+        for message in resp.get("Messages", []):
+            if match(message):
+                found.setdefault(message["MessageId"], message)
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            else:
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=0)  # fmt: skip
+    return list(found.values())
+
+
+def mentions_any(ids: set[str]) -> Callable[[dict[str, Any]], bool]:
+    return lambda message: any(i in message["Body"] for i in ids)
+
+
+def stream_inserts(outputs: StackOutputs, transaction_ids: set[str]) -> list[dict[str, Any]]:
+    """The INSERT records of these transactions, read from the table's stream as Lambda gets them."""
+    dynamodb, streams = outputs.client("dynamodb"), outputs.client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=outputs.table_name)["Table"]["LatestStreamArn"]
+    found: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]  # fmt: skip
+        for _ in range(200):  # bounded walk of the shard
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page.get("Records", []):
+                key = record["dynamodb"].get("Keys", {}).get("transaction_id", {}).get("S")
+                if record.get("eventName") == "INSERT" and key in transaction_ids:
+                    found.append(shape_stream_record(record, arn))
+            iterator = page.get("NextShardIterator")
+            if not page.get("Records") or not iterator:
+                break
+    return found
+
+
+def invoke(lam: Any, name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Synchronous invoke; the handler's result, or {"FunctionError": ..} when it raised."""
+    response = lam.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(event).encode())
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        return {"FunctionError": response["FunctionError"], "payload": payload}
+    return payload if isinstance(payload, dict) else {"payload": payload}
+
+
+def items(outputs: StackOutputs, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    dynamodb = outputs.client("dynamodb")
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        while request:
+            resp = dynamodb.batch_get_item(RequestItems=request)
+            found += [{k: _DESERIALIZE(v) for k, v in raw.items()} for raw in resp["Responses"].get(table, [])]
+            request = resp.get("UnprocessedKeys") or {}
+    return found
+
+
+def times_applied(outputs: StackOutputs, transaction: Mapping[str, Any]) -> int:
+    """How often a transaction is in its card's event history (the engine's "applied" marker)."""
+    docs = items(outputs, outputs.name("fraud-state"), [{"pk": {"S": f"CARD#{transaction['card_fingerprint']}"}}])
+    return sum(1 for doc in docs for row in doc.get("events", []) if row[-1] == transaction["transaction_id"])
