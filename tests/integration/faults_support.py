@@ -9,6 +9,7 @@ timeout), applied with the same API on MiniStack and on AWS, and restored in a
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 from boto3.dynamodb.types import TypeDeserializer
 
 from lib.local.outputs import StackOutputs
+from lib.local.traffic import Pipeline, Submission
 from scripts.redrive import shape_stream_record
 
 T = TypeVar("T")
@@ -116,12 +118,12 @@ def take_from(sqs: Any, queue_url: str, match: Callable[[dict[str, Any]], bool],
     return list(found.values())
 
 
-def mentions_any(ids: set[str]) -> Callable[[dict[str, Any]], bool]:
-    return lambda message: any(i in message["Body"] for i in ids)
+def stream_inserts(outputs: StackOutputs, transaction_ids: set[str],
+                   shards: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The INSERT records of these transactions, read from the table's stream as Lambda gets them.
 
-
-def stream_inserts(outputs: StackOutputs, transaction_ids: set[str]) -> list[dict[str, Any]]:
-    """The INSERT records of these transactions, read from the table's stream as Lambda gets them."""
+    `shards`, when given, receives sequence number -> shard id (what an on-failure record names).
+    """
     dynamodb, streams = outputs.client("dynamodb"), outputs.client("dynamodbstreams")
     arn = dynamodb.describe_table(TableName=outputs.table_name)["Table"]["LatestStreamArn"]
     found: list[dict[str, Any]] = []
@@ -134,6 +136,8 @@ def stream_inserts(outputs: StackOutputs, transaction_ids: set[str]) -> list[dic
                 key = record["dynamodb"].get("Keys", {}).get("transaction_id", {}).get("S")
                 if record.get("eventName") == "INSERT" and key in transaction_ids:
                     found.append(shape_stream_record(record, arn))
+                    if shards is not None:
+                        shards[record["dynamodb"]["SequenceNumber"]] = shard["ShardId"]
             iterator = page.get("NextShardIterator")
             if not page.get("Records") or not iterator:
                 break
@@ -165,3 +169,69 @@ def times_applied(outputs: StackOutputs, transaction: Mapping[str, Any]) -> int:
     """How often a transaction is in its card's event history (the engine's "applied" marker)."""
     docs = items(outputs, outputs.name("fraud-state"), [{"pk": {"S": f"CARD#{transaction['card_fingerprint']}"}}])
     return sum(1 for doc in docs for row in doc.get("events", []) if row[-1] == transaction["transaction_id"])
+
+
+# --- traffic and the recovery invariants -----------------------------------------------
+
+RECOVERY_BOUND_S = 30.0  # from repair to scored + alerted
+SETTLE_S = 3.0  # keep listening after the last expected alert, so a duplicate would be seen
+FAULT_CHECK_S = 3.0  # the fault must visibly hold this long (or the test proves nothing)
+
+
+def card() -> str:
+    """A fresh Luhn-valid card, so no test shares per-card history."""
+    body = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
+    total = sum(d if i % 2 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(map(int, reversed(body))))
+    return body + str((10 - total % 10) % 10)
+
+
+def flagged() -> dict[str, Any]:
+    return {"amount": 15000.00, "merchant": "Unknown Store", "card_number": card(), "location": "Nigeria"}
+
+
+def normal() -> dict[str, Any]:
+    return {"amount": 23.40, "merchant": "Corner Grocery", "card_number": card(), "location": "Chicago, USA"}
+
+
+def submit_all(pipeline: Pipeline, bodies: list[dict[str, Any]]) -> list[Submission]:
+    subs = [pipeline.submit(body) for body in bodies]
+    assert all(s.accepted for s in subs), [(s.status, s.response) for s in subs]
+    return subs
+
+
+def assert_recovered(pipeline: Pipeline, outputs: StackOutputs, subs: list[Submission]) -> None:
+    """Scored, applied once, and exactly one alert per alertable transaction (none otherwise)."""
+    pipeline.follow(subs, RECOVERY_BOUND_S, settle_s=SETTLE_S)
+    unscored = [s.transaction_id for s in subs if not s.scored]
+    assert not unscored, f"not scored within {RECOVERY_BOUND_S:.0f}s of the repair: {unscored}"
+    for sub in subs:
+        assert sub.item is not None
+        assert times_applied(outputs, sub.item) == 1, f"{sub.transaction_id} applied to its card more than once"
+        expected = 1 if Pipeline._alertable(sub) else 0
+        assert len(sub.alerts) == expected, (sub.transaction_id, sub.item.get("decision"), len(sub.alerts))
+    assert any(Pipeline._alertable(s) for s in subs), "the test traffic must include an alertable transaction"
+
+
+def still_received(pipeline: Pipeline, subs: list[Submission]) -> bool:
+    """True while none of them has been scored."""
+    current = pipeline.fetch_items([s.transaction_id for s in subs if s.transaction_id])
+    return all(item.get("decision") is None for item in current.values())
+
+
+def all_inserts(outputs: StackOutputs, subs: list[Submission]) -> list[dict[str, Any]]:
+    """The submissions' INSERT records from the stream (bounded wait for them to appear)."""
+    ids = {s.transaction_id or "" for s in subs}
+    records = wait_for(lambda: [r for r in [stream_inserts(outputs, ids)] if len(r) == len(ids)], 10)
+    assert records, "the INSERT records never appeared on the table's stream"
+    return records[0]
+
+
+def no_alert_for(pipeline: Pipeline, subs: list[Submission]) -> bool:
+    assert pipeline.inbox is not None
+    ids = [s.transaction_id for s in subs if s.transaction_id]
+    return not [a for a in pipeline.inbox.receive(0) if any(a.mentions(i) for i in ids)]
+
+
+def held_for(check: Any, seconds: float) -> bool:
+    """check() stays true for the whole period (a bounded observation, not a timing assertion)."""
+    return wait_for(lambda: not check(), seconds) is False

@@ -23,86 +23,29 @@ import pytest
 import requests
 
 from faults_support import (
+    FAULT_CHECK_S,
     MISSING,
+    all_inserts,
+    assert_recovered,
     concurrency_fault,
     env_fault,
+    flagged,
     function_name,
+    held_for,
     invoke,
     items,
+    no_alert_for,
+    normal,
     queue_visibility,
-    stream_inserts,
+    still_received,
+    submit_all,
     take_from,
-    times_applied,
     wait_for,
 )
 from lib.local.outputs import StackOutputs
 from lib.local.traffic import Pipeline, Submission
 
 pytestmark = pytest.mark.integration
-
-RECOVERY_BOUND_S = 30.0  # from repair to scored + alerted
-SETTLE_S = 3.0  # keep listening after the last expected alert, so a duplicate would be seen
-FAULT_CHECK_S = 3.0  # the fault must visibly hold this long (or the test proves nothing)
-
-
-def card() -> str:
-    """A fresh Luhn-valid card, so no test shares per-card history."""
-    body = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
-    total = sum(d if i % 2 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(map(int, reversed(body))))
-    return body + str((10 - total % 10) % 10)
-
-
-def flagged() -> dict[str, Any]:
-    return {"amount": 15000.00, "merchant": "Unknown Store", "card_number": card(), "location": "Nigeria"}
-
-
-def normal() -> dict[str, Any]:
-    return {"amount": 23.40, "merchant": "Corner Grocery", "card_number": card(), "location": "Chicago, USA"}
-
-
-def submit_all(pipeline: Pipeline, bodies: list[dict[str, Any]]) -> list[Submission]:
-    subs = [pipeline.submit(body) for body in bodies]
-    assert all(s.accepted for s in subs), [(s.status, s.response) for s in subs]
-    return subs
-
-
-def assert_recovered(pipeline: Pipeline, outputs: StackOutputs, subs: list[Submission]) -> None:
-    """Scored, applied once, and exactly one alert per alertable transaction (none otherwise)."""
-    pipeline.follow(subs, RECOVERY_BOUND_S, settle_s=SETTLE_S)
-    unscored = [s.transaction_id for s in subs if not s.scored]
-    assert not unscored, f"not scored within {RECOVERY_BOUND_S:.0f}s of the repair: {unscored}"
-    for sub in subs:
-        assert sub.item is not None
-        assert times_applied(outputs, sub.item) == 1, f"{sub.transaction_id} applied to its card more than once"
-        expected = 1 if Pipeline._alertable(sub) else 0
-        assert len(sub.alerts) == expected, (sub.transaction_id, sub.item.get("decision"), len(sub.alerts))
-    assert any(Pipeline._alertable(s) for s in subs), "the test traffic must include an alertable transaction"
-
-
-def still_received(pipeline: Pipeline, subs: list[Submission]) -> bool:
-    """True while none of them has been scored."""
-    current = pipeline.fetch_items([s.transaction_id for s in subs if s.transaction_id])
-    return all(item.get("decision") is None for item in current.values())
-
-
-def all_inserts(outputs: StackOutputs, subs: list[Submission]) -> list[dict[str, Any]]:
-    """The submissions' INSERT records from the stream (bounded wait for them to appear)."""
-    ids = {s.transaction_id or "" for s in subs}
-    records = wait_for(lambda: [r for r in [stream_inserts(outputs, ids)] if len(r) == len(ids)], 10)
-    assert records, "the INSERT records never appeared on the table's stream"
-    return records[0]
-
-
-def no_alert_for(pipeline: Pipeline, subs: list[Submission]) -> bool:
-    assert pipeline.inbox is not None
-    ids = [s.transaction_id for s in subs if s.transaction_id]
-    return not [a for a in pipeline.inbox.receive(0) if any(a.mentions(i) for i in ids)]
-
-
-def held_for(check: Any, seconds: float) -> bool:
-    """check() stays true for the whole period (a bounded observation, not a timing assertion)."""
-    return wait_for(lambda: not check(), seconds) is False
-
 
 # --- detection --------------------------------------------------------------------------
 
