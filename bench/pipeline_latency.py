@@ -10,13 +10,14 @@ or not earlier ones returned, so a slow pipeline cannot slow the offered load).
 Every transaction is an alerting one (a high amount from a high-risk location on
 a fresh card), so submit→alert is measured over all of them; alert time is the
 inbox copy's SentTimestamp, i.e. when SNS delivered it. A short warm-up (not
-counted) first brings each Lambda to a warm worker.
+counted) first brings each Lambda to a pool of --warm-concurrency warm workers.
 
 Prints one JSON object per line: per rate api_latency_p50_ms, api_latency_p99_ms,
 alert_latency_p50_s, alert_latency_p99_s, deploy_s (plus counts: accepted,
-alerted, lost, duplicate alerts, throttled); with --sweep a last line with
-max_clean_rate_per_s, the highest rate at which every transaction was accepted and
-alerted exactly once with p99 submit→alert under --clean-p99-s.
+alerted, not alerted in the window, duplicate alerts, throttled, timeouts); with
+--sweep a last line with max_clean_rate_per_s: the highest rate up to which every
+rate tried was clean (all accepted, all alerted exactly once, p99 submit→alert
+under --clean-p99-s).
 """
 from __future__ import annotations
 
@@ -94,7 +95,9 @@ def run_rate(outputs: StackOutputs, inbox: AlertInbox, rate: float, count: int, 
         "timeouts": sum(1 for s in subs if s.status == 0),
         "scored": summary["scored"],
         "alerted": summary["alerted"],
-        "lost": sum(1 for s in accepted if not s.alerts),
+        # Not alerted within --drain-s: a notification that timed out is retried only
+        # after the queue's 360 s visibility timeout, so this is "late", not proven lost.
+        "not_alerted_in_window": sum(1 for s in accepted if not s.alerts),
         "duplicate_alerts": summary["duplicate_alerts"],
         "api_latency_p50_ms": summary["api_latency_p50_ms"],
         "api_latency_p99_ms": summary["api_latency_p99_ms"],
@@ -111,18 +114,26 @@ def run_rate(outputs: StackOutputs, inbox: AlertInbox, rate: float, count: int, 
 def is_clean(result: dict[str, Any], p99_bound_s: float) -> bool:
     return (
         result["accepted"] == result["count"]
-        and result["lost"] == 0
+        and result["not_alerted_in_window"] == 0
         and result["duplicate_alerts"] == 0
         and result["alert_latency_p99_s"] is not None
         and result["alert_latency_p99_s"] <= p99_bound_s
     )
 
 
-def warm_up(outputs: StackOutputs, inbox: AlertInbox) -> None:
-    """A few alerting transactions, followed to the end, so every function has a warm worker."""
+def warm_up(outputs: StackOutputs, inbox: AlertInbox, concurrency: int) -> None:
+    """Concurrent bursts, followed to the end, so each function has a pool of warm workers.
+
+    MiniStack runs one worker process per concurrent invocation and a cold one costs
+    ~1 s of CPU; on 2 cores a cold start under load lets requests pile up, each
+    spawning another cold worker. Measuring from a warm pool keeps the figures about
+    the pipeline rather than about that storm (see docs/LOCAL.md).
+    """
     pipeline = Pipeline(outputs, inbox)
-    subs = [pipeline.submit(alerting_body(i)) for i in range(5)]
-    pipeline.follow(subs, 60, settle_s=1)
+    for _ in range(2):
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            subs = list(pool.map(lambda i: pipeline.submit(alerting_body(i)), range(concurrency)))
+        pipeline.follow(subs, 60, settle_s=1)
     inbox.drain(quiet_s=0)
 
 
@@ -135,6 +146,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--drain-s", type=float, default=120.0, help="how long to wait for stragglers")
     parser.add_argument("--outputs", type=Path, help="outputs file of a running deployment (no deploy)")
     parser.add_argument("--suffix", default="bench")
+    parser.add_argument("--warm-concurrency", type=int, default=8, help="warm workers per function first")
     args = parser.parse_args(argv)
     if args.count < 200:
         parser.error("--count must be at least 200 (percentiles over fewer are noise)")
@@ -168,13 +180,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             assert outputs.topic_arn, "no fraud-alerts topic in the outputs"
             created_inbox = inbox = AlertInbox.create(outputs.client("sqs"), outputs.client("sns"),
                                                       outputs.topic_arn, f"alert-inbox-bench-{secrets.token_hex(3)}")
-        warm_up(outputs, inbox)
+        warm_up(outputs, inbox, args.warm_concurrency)
         results = [run_rate(outputs, inbox, rate, args.count, args.drain_s, deploy_s) for rate in rates]
         if len(rates) > 1:
-            clean = [r["rate_per_s"] for r in results if is_clean(r, args.clean_p99_s)]
+            # Clean up to the first unclean rate: a later lucky run does not count.
+            max_clean = None
+            for result in sorted(results, key=lambda r: r["rate_per_s"]):
+                if not is_clean(result, args.clean_p99_s):
+                    break
+                max_clean = result["rate_per_s"]
             print(json.dumps({"bench": "pipeline_latency_sweep", "rates": rates, "count": args.count,
-                              "max_clean_rate_per_s": max(clean) if clean else None,
-                              "clean_p99_bound_s": args.clean_p99_s, "deploy_s": deploy_s}), flush=True)
+                              "max_clean_rate_per_s": max_clean, "clean_p99_bound_s": args.clean_p99_s,
+                              "warm_concurrency": args.warm_concurrency, "deploy_s": deploy_s}), flush=True)
     finally:
         if created_inbox is not None:
             created_inbox.delete()
