@@ -174,6 +174,7 @@ def records_in_range(streams: Any, info: dict[str, Any], page_limit: int = 50) -
         ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=info["startSequenceNumber"],
     )["ShardIterator"]  # fmt: skip
     found: list[dict[str, Any]] = []
+    empty = 0
     for _ in range(page_limit):  # bounded: an open shard hands out empty pages forever
         page = streams.get_records(ShardIterator=iterator, Limit=1000)
         for record in page.get("Records", []):
@@ -182,8 +183,10 @@ def records_in_range(streams: Any, info: dict[str, Any], page_limit: int = 50) -
                 return found
             if sequence >= start and record.get("eventName") == "INSERT":  # the mapping's filter
                 found.append(shape_stream_record(record, info["streamArn"]))
+        # A page can be empty with records further on; a few empty pages in a row is the tip.
+        empty = 0 if page.get("Records") else empty + 1
         iterator = page.get("NextShardIterator")
-        if not page.get("Records") or not iterator:
+        if empty >= 3 or not iterator:
             break
     return found
 
