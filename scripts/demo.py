@@ -109,6 +109,8 @@ def run_traffic(outputs: StackOutputs, count: int, rate: float, seed: int) -> di
     dlq = (queue_depth(sqs, outputs.dlq_url) or 0) + (queue_depth(sqs, outputs.failure_queue_url) or 0)
     summary = summarize(submissions, dlq_depth=dlq)
     summary["unmatched_alerts"] = len(strays)
+    # The spec's promise, checked: the $15,000 example produced its alert.
+    summary["spec_alert_seen"] = bool(submissions[1].alerts)
     print("\n==> summary")
     print(f"  accepted {summary['accepted']}/{summary['submitted']}   scored {summary['scored']}   "
           f"flagged {summary['flagged']}   alerted {summary['alerted']}   in DLQ {summary['in_dlq']}")
@@ -135,6 +137,10 @@ def wait_for_interrupt(outputs: StackOutputs) -> None:
             print_alert(alert, None)
 
 
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="exit (and tear down) after the summary")
@@ -147,9 +153,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         require_synth(suffix)
     except SynthMissing:
         synthesize(suffix)
-    # SIGTERM (e.g. from a CI timeout) tears down like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGTERM (e.g. from a CI timeout) tears down like Ctrl-C does; and Ctrl-C works even when
+    # the shell started us with SIGINT ignored (a background job).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = LocalStack(suffix)
+    running = stack.emulator.running()
+    if running is not None:  # someone's `make up`: never tear that down from here
+        print(f"error: a local tap-stack-{suffix} is already up ({running.endpoint_url}); run `make down` "
+              "first or pick another ENVIRONMENT_SUFFIX", file=sys.stderr)
+        return 2
     started = time.monotonic()
     try:
         outputs = stack.up()
@@ -157,8 +170,13 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"(apply {stack.timings.get('terraform_apply_s')}s)", flush=True)
         summary = run_traffic(outputs, args.count, args.rate, args.seed)
         if not args.once:
-            wait_for_interrupt(outputs)
-        return 0 if summary["accepted"] == summary["submitted"] else 1
+            try:
+                wait_for_interrupt(outputs)
+            except KeyboardInterrupt:  # the expected way to end the interactive demo
+                print("\n==> Ctrl-C", flush=True)
+        healthy = (summary["accepted"] == summary["submitted"] == summary["scored"]
+                   and summary["spec_alert_seen"] and summary["duplicate_alerts"] == 0)
+        return 0 if healthy else 1
     except KeyboardInterrupt:
         print("\n==> interrupted", flush=True)
         return 130
