@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts import backtest, simulate
+import sklearn  # noqa: F401  (a Pipfile dev dependency: a missing install must fail, not skip)
 
-pytest.importorskip("sklearn")  # training-time dependency only
-from scripts import train  # noqa: E402
+from scripts import backtest, simulate, train
 
 from fraud.engine import FraudEngine, InMemoryStateStore  # noqa: E402
 from fraud.features import FEATURE_NAMES  # noqa: E402
