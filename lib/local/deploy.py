@@ -143,7 +143,8 @@ class LocalDeployer:
             print("==> nothing to destroy (no local state)", flush=True)
             return {}
         tf = Terraform.prepare(self.tfdir)
-        # The override still points at the old port; re-point it at the running emulator.
+        # Rewrite the overrides from the running emulator's record: whatever happened to the work
+        # dir since, destroy can only ever talk to 127.0.0.1.
         stack = json.loads((self.tfdir / "cdk.tf.json").read_text())
         key_file = self.tfdir / "local_api_key_override.tf.json"
         api_key = _existing_api_key(key_file) or secrets.token_urlsafe(30)
