@@ -51,7 +51,8 @@ unit: install
 checkov: synth
 	bash scripts/run_checkov.sh $(STACK_DIR)
 
-integration: synth
+# The suite synthesizes and deploys its own `itest` stack (or reads OUTPUTS_FILE for a real deployment).
+integration: install
 	$(PY) -m pytest tests/integration -q
 
 test: unit checkov integration
