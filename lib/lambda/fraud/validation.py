@@ -56,6 +56,9 @@ _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # C0/C1 controls, line/paragraph separators and bidi overrides (text spoofing).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# JSON may carry "\ud800" escapes that decode to lone surrogates: not encodable as UTF-8, so
+# DynamoDB, logs and e-mail would all fail on them later (a 500 instead of a 400 now).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CENT = Decimal("0.01")
 
 
@@ -141,6 +144,8 @@ def _text(name: str, value: Any, errors: list[FieldError]) -> Optional[str]:
         errors.append(FieldError(name, f"must be at most {MAX_TEXT_LENGTH} characters"))
     elif _CONTROL.search(text):
         errors.append(FieldError(name, "must not contain control characters"))
+    elif _SURROGATE.search(text):
+        errors.append(FieldError(name, "must be valid Unicode (no lone surrogate code points)"))
     else:
         return text
     return None

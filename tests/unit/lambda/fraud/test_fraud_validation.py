@@ -114,6 +114,7 @@ def test_amount_rejected(amount: Any, reason: str) -> None:
         ("bad\nname", "must not contain control characters"),
         ("bad\x00name", "must not contain control characters"),
         ("evil\u202ename", "must not contain control characters"),
+        ("lone \ud800 surrogate", "must be valid Unicode (no lone surrogate code points)"),
     ],
 )
 def test_text_fields_rejected(field: str, value: Any, reason: str) -> None:
