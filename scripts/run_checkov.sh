@@ -13,8 +13,8 @@ STACK_DIR="${1:-cdktf.out/stacks/tap-stack-${ENVIRONMENT_SUFFIX:-dev}}"
 if ! "$VENV/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
   echo "installing checkov==$CHECKOV_VERSION into $VENV ..."
   python3 -m venv "$VENV"
-  # The machine's extra local indexes only add warnings; PyPI is the source of truth.
-  PIP_EXTRA_INDEX_URL= PIP_DISABLE_PIP_VERSION_CHECK=1 \
+  # The machine's pip.conf adds local indexes that only warn; PyPI is the source of truth.
+  PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 \
     "$VENV/bin/pip" install --quiet "checkov==$CHECKOV_VERSION"
 fi
 
