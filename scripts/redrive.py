@@ -18,11 +18,10 @@ stream  fraud-detection-failures -> the fraud-detection function, invoked with a
           batch coordinates; the records are read back from the stream (24 h retention).
         A message is deleted only after detection reported every record processed.
 
-The stack is found through the deployment's outputs file (OUTPUTS_FILE, else the spec's
-API_ENDPOINT/DYNAMODB_TABLE variables, else ./outputs.json); a local deployment's
-`endpoint_url` is honoured. Prints one line per message (ids, reason, action; never a
-body) and a final JSON summary. Exit 0 when everything examined was handled, 1 when a
-redelivery failed, 2 on bad input or configuration.
+Finds the stack through the outputs file (--outputs, OUTPUTS_FILE, the spec's variables or
+./outputs.json; a local `endpoint_url` is honoured). Prints one line per message (ids,
+reason, action; never a body) and a JSON summary. Exit 1 when a redelivery failed, 2 on
+bad input or configuration.
 """
 from __future__ import annotations
 
@@ -30,6 +29,7 @@ import argparse
 import json
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -86,7 +86,9 @@ def safe_id(value: Any) -> Optional[str]:
 def receive(sqs: Any, queue_url: str, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` distinct messages, each held invisible for HOLD_S while we decide."""
     seen: dict[str, dict[str, Any]] = {}
-    while len(seen) < limit:
+    for _ in range(limit + 10):  # bounded even if another client keeps re-showing messages
+        if len(seen) >= limit:
+            break
         batch = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=min(10, limit - len(seen)), WaitTimeSeconds=1,
             VisibilityTimeout=HOLD_S, AttributeNames=["All"], MessageAttributeNames=["All"],
@@ -131,11 +133,8 @@ def classify_alert(message: dict[str, Any]) -> Parked:
 
 
 def _message_attributes(message: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for name, attr in (message.get("MessageAttributes") or {}).items():
-        kept = {k: v for k, v in attr.items() if k in ("DataType", "StringValue", "BinaryValue")}
-        out[name] = kept
-    return out
+    return {name: {k: v for k, v in attr.items() if k in ("DataType", "StringValue", "BinaryValue")}
+            for name, attr in (message.get("MessageAttributes") or {}).items()}  # fmt: skip
 
 
 # --- stream: failure queue -> detection -------------------------------------------------
@@ -349,14 +348,9 @@ def _code(exc: BaseException) -> str:
 
 
 def summarize(source: str, dry_run: bool, parked: list[Parked]) -> dict[str, Any]:
-    outcomes: dict[str, int] = {}
-    for item in parked:
-        key = item.outcome.split(":")[0].split(" (")[0]
-        outcomes[key] = outcomes.get(key, 0) + 1
-    kinds: dict[str, int] = {}
-    for item in parked:
-        kinds[item.kind] = kinds.get(item.kind, 0) + 1
-    return {"source": source, "dry_run": dry_run, "examined": len(parked), "outcomes": outcomes, "kinds": kinds}
+    outcomes = Counter(item.outcome.split(":")[0].split(" (")[0] for item in parked)
+    kinds = Counter(item.kind for item in parked)
+    return {"source": source, "dry_run": dry_run, "examined": len(parked), "outcomes": dict(outcomes), "kinds": dict(kinds)}
 
 
 def _detection_name(outputs: Any) -> str:
