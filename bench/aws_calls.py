@@ -274,7 +274,7 @@ class Harness:
     def report(self, name: str, calls: StageCalls, transactions: int, deferred_wru: float) -> dict[str, Any]:
         run = self.runs[name]
         per = 1000 / transactions
-        own_s = max(0.0, run.wall_s - calls.call_seconds)
+        own_s = max(0.0, run.wall_s - calls.call_seconds - calls.counting_seconds)
         return {"bench": "aws_calls_stage", "stage": name, "transactions": transactions,
                 "calls_per_1k": round(calls.total * per, 1), "calls": dict(sorted(calls.calls.items())),
                 "invocations": run.invocations, "own_ms_per_invocation": round(own_s * 1000 / max(1, run.invocations), 2),

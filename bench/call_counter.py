@@ -78,6 +78,7 @@ class StageCalls:
     sqs_requests: int = 0
     errors: Counter = field(default_factory=Counter)  # error code -> count
     call_seconds: float = 0.0  # wall time inside AWS calls (emulator time included)
+    counting_seconds: float = 0.0  # the counter's own bookkeeping (sizing items), not the handler's
     # Updates/deletes are billed on the item's size, which the request does not carry:
     # (table, key) -> multiplier (2 inside a transaction), priced after the run from a scan.
     sized_later: list[tuple[tuple[str, str], int]] = field(default_factory=list)
@@ -122,10 +123,12 @@ class CallCounter:
         stage = self._active
         if stage is None:
             return
+        started = time.perf_counter()
         service = model.service_model.service_name
         stage.calls[f"{service}.{model.name}"] += 1
         self._params[id(context)] = params
         _price_request(stage, service, model.name, params)
+        stage.counting_seconds += time.perf_counter() - started
 
     def _before(self, model: Any, context: Any = None, **_: Any) -> Any:
         if self._active is None:
@@ -142,12 +145,14 @@ class CallCounter:
         params = self._params.pop(id(context), {})
         if stage is None or started is None:
             return
-        stage.call_seconds += time.perf_counter() - started
+        finished = time.perf_counter()
+        stage.call_seconds += finished - started
         error = (parsed.get("Error") or {}).get("Code")
         if error:
             stage.errors[str(error)] += 1
         if model.service_model.service_name == "dynamodb":
             _price_response(stage, model.name, params, parsed)
+        stage.counting_seconds += time.perf_counter() - finished
 
 
 class _ShortCircuit:

@@ -16,10 +16,16 @@ from botocore.exceptions import ClientError
 
 # Standard retry mode: exponential backoff with jitter for throttling and 5xx,
 # bounded so a stuck dependency surfaces before the function timeout.
+# No client-side parameter validation: botocore walks every nested attribute value of a
+# request in Python, which was over half of detection's own CPU (a 100-action
+# TransactWriteItems of state documents; docs/BENCHMARKS.md). Our requests are built by
+# code, and DynamoDB/SQS validate them anyway (a ValidationException instead of a
+# ParamValidationError if one ever were malformed).
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4},
     connect_timeout=3,
     read_timeout=10,
+    parameter_validation=False,
 )
 
 # Error codes that mean "try again later", never "your request is wrong".
