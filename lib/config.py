@@ -106,7 +106,15 @@ class StackConfig:
         if self.stream_max_record_age_s != -1 and not 60 <= self.stream_max_record_age_s <= 604_800:
             raise ConfigError("stream max record age must be -1 or between 60 and 604800 seconds")
         if not 0 <= self.stream_batching_window_s <= 300:
-            raise ConfigError("stream batching window must be between 0 and 300 seconds")
+            raise ConfigError("STREAM_BATCHING_WINDOW_S must be between 0 and 300 seconds")
+        # API Gateway's default account quota is 10,000 rps (burst 5,000); above it needs a quota increase.
+        if not 1 <= self.api_rate_limit_rps <= 100_000:
+            raise ConfigError("API_RATE_LIMIT_RPS must be between 1 and 100000")
+        if not 1 <= self.api_burst_limit <= 100_000:
+            raise ConfigError("API_BURST_LIMIT must be between 1 and 100000")
+        if 0 < self.reserved_concurrency < self.stream_parallelization_factor:
+            # Each shard runs up to parallelization-factor concurrent detection batches.
+            raise ConfigError("RESERVED_CONCURRENCY must be at least STREAM_PARALLELIZATION_FACTOR (or -1 / 0)")
         if not 1 <= self.queue_batch_size <= 10:
             # Larger SQS batches need a batching window; 10 keeps the mapping simple.
             raise ConfigError("queue batch size must be between 1 and 10")
@@ -190,4 +198,8 @@ class StackConfig:
             stream_parallelization_factor=integer(
                 "STREAM_PARALLELIZATION_FACTOR", defaults.stream_parallelization_factor
             ),
+            # Scaling knobs (docs/SCALING.md says which limit each one lifts).
+            stream_batching_window_s=integer("STREAM_BATCHING_WINDOW_S", defaults.stream_batching_window_s),
+            api_rate_limit_rps=integer("API_RATE_LIMIT_RPS", defaults.api_rate_limit_rps),
+            api_burst_limit=integer("API_BURST_LIMIT", defaults.api_burst_limit),
         )

@@ -25,6 +25,12 @@ def alt_config() -> StackConfig:
         state_bucket="example-tf-state",
         alert_email="fraud-team@example.com",
         reserved_concurrency=-1,
+        # The scaling knobs of docs/SCALING.md, so their wiring is asserted on a synthesized stack.
+        stream_batch_size=1000,
+        stream_batching_window_s=2,
+        stream_parallelization_factor=4,
+        api_rate_limit_rps=5000,
+        api_burst_limit=5000,
     )
 
 
