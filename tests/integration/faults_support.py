@@ -212,6 +212,20 @@ def assert_recovered(pipeline: Pipeline, outputs: StackOutputs, subs: list[Submi
     assert any(Pipeline._alertable(s) for s in subs), "the test traffic must include an alertable transaction"
 
 
+def redrive_given_up(outputs: StackOutputs) -> list[str]:
+    """What an operator does after the repair: redrive batches the stream mapping gave up on.
+
+    On AWS a batch that failed past MaximumRetryAttempts during the fault is in the failure
+    queue as a DDBStreamBatchInfo record; MiniStack retries until the record is an hour old,
+    so locally there is normally nothing to do. Returns the outcomes.
+    """
+    from scripts import redrive
+
+    driver = redrive.build(outputs, echo=lambda _line: None)
+    return [p.outcome for p in driver.stream(dry_run=False, limit=100, refresh_image=False, force=False)
+            if p.kind == "stream-batch"]  # fmt: skip
+
+
 def still_received(pipeline: Pipeline, subs: list[Submission]) -> bool:
     """True while none of them has been scored."""
     current = pipeline.fetch_items([s.transaction_id for s in subs if s.transaction_id])

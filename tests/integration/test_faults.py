@@ -37,6 +37,7 @@ from faults_support import (
     no_alert_for,
     normal,
     queue_visibility,
+    redrive_given_up,
     still_received,
     submit_all,
     take_from,
@@ -55,6 +56,7 @@ def test_throttled_detection_catches_up_without_loss_or_duplicates(pipeline: Pip
     with concurrency_fault(lam, function_name(outputs, "fraud-detection"), 0):
         subs = submit_all(pipeline, [flagged(), normal(), flagged()])
         assert held_for(lambda: still_received(pipeline, subs), FAULT_CHECK_S), "scored while throttled"
+    assert all(outcome == "redelivered" for outcome in redrive_given_up(outputs))
     assert_recovered(pipeline, outputs, subs)
 
 
@@ -64,6 +66,7 @@ def test_detection_failing_every_invocation_is_retried_until_repaired(pipeline: 
     with env_fault(lam, function_name(outputs, "fraud-detection"), STATE_TABLE=None):
         subs = submit_all(pipeline, [normal(), flagged(), normal()])
         assert held_for(lambda: still_received(pipeline, subs), FAULT_CHECK_S), "scored without its state table"
+    assert all(outcome == "redelivered" for outcome in redrive_given_up(outputs))
     assert_recovered(pipeline, outputs, subs)
 
 
