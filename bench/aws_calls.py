@@ -284,6 +284,20 @@ class Harness:
                 "log_bytes_per_txn": round(run.log_bytes / transactions, 1), "errors": dict(calls.errors)}  # fmt: skip
 
 
+def average_item_bytes(sizes: dict[tuple[str, str], int], tables: dict[str, str]) -> dict[str, float]:
+    """Mean item size per table, and per state document kind (CARD#, CUST#, MERCH#)."""
+    groups: dict[str, list[int]] = {}
+    names = {name: base for base, name in tables.items()}
+    for (table, key), size in sizes.items():
+        base = names.get(table, table)
+        groups.setdefault(base, []).append(size)
+        if base == "fraud-state":
+            kind = next((k for k in ("CARD#", "CUST#", "MERCH#") if k in key), None)
+            if kind:
+                groups.setdefault(f"fraud-state:{kind[:-1]}", []).append(size)
+    return {name: round(sum(v) / len(v), 1) for name, v in sorted(groups.items()) if v}
+
+
 def run(sweep: tuple[int, ...] = (10, 50, 100, 500, 1000), flagged_share: float = 0.01) -> list[dict[str, Any]]:
     from moto import mock_aws
 
@@ -314,6 +328,7 @@ def run(sweep: tuple[int, ...] = (10, 50, 100, 500, 1000), flagged_share: float 
             notification_failures = h.notification(messages, queue_batch)
             h.seed(records, mapping["batch_size"])
             sizes = item_sizes(h.ddb, [h.tables["transactions"], h.tables["idempotency"], h.tables["fraud-state"]])
+            item_bytes = average_item_bytes(sizes, h.tables)
             n = len(bodies)
             stages = h.counter.stages
             reports = [h.report(name, stages[name], n, price_deferred_writes(stages[name], sizes))
@@ -338,6 +353,7 @@ def run(sweep: tuple[int, ...] = (10, 50, 100, 500, 1000), flagged_share: float 
                 "detection_calls_per_1k": by_stage["detection"]["calls_per_1k"],
                 "seed_design_detection_calls_per_1k": by_stage["seed_detection"]["calls_per_1k"],
                 "notification_calls_per_1k": by_stage["notification"]["calls_per_1k"],
+                "item_bytes_avg": item_bytes,
                 "transact_cancellations": sum(s.errors.get("TransactionCanceledException", 0) for s in stages.values())}  # fmt: skip
     headline["seed_to_current_ratio"] = round(headline["seed_design_detection_calls_per_1k"]
                                               / max(headline["detection_calls_per_1k"], 1e-9), 1)  # fmt: skip
@@ -347,6 +363,7 @@ def run(sweep: tuple[int, ...] = (10, 50, 100, 500, 1000), flagged_share: float 
         size = int(row["stage"].partition("@")[2] or mapping["batch_size"])
         out.append(emit({"bench": "detection_batch_sweep", "batch_size": size, "calls_per_1k": row["calls_per_1k"],
                          "calls": row["calls"], "wru_per_txn": row["wru_per_txn"], "rru_per_txn": row["rru_per_txn"],
+                         "sqs_requests_per_1k": row["sqs_requests_per_1k"], "log_bytes_per_txn": row["log_bytes_per_txn"],
                          "own_ms_per_invocation": row["own_ms_per_invocation"]}))  # fmt: skip
     return out
 

@@ -51,7 +51,9 @@ class StackConfig:
     queue_max_receive_count: int = 3
 
     # Event sources.
-    stream_batch_size: int = 100
+    # Full batches amortise BatchGetItem/TransactWriteItems (docs/BENCHMARKS.md: 80 → 47 calls per 1k);
+    # below ~1,000 records a second the 1 s batching window, not this cap, sets the batch size.
+    stream_batch_size: int = 1000
     stream_batching_window_s: int = 1
     stream_parallelization_factor: int = 1
     stream_max_retry_attempts: int = 3

@@ -26,7 +26,7 @@ def alt_config() -> StackConfig:
         alert_email="fraud-team@example.com",
         reserved_concurrency=-1,
         # The scaling knobs of docs/SCALING.md, so their wiring is asserted on a synthesized stack.
-        stream_batch_size=1000,
+        stream_batch_size=2000,
         stream_batching_window_s=2,
         stream_parallelization_factor=4,
         api_rate_limit_rps=5000,

@@ -10,7 +10,7 @@ from stack_helpers import Stack
 from lib.config import ConfigError, StackConfig
 
 SCALED_ENV = {
-    "STREAM_BATCH_SIZE": "1000",
+    "STREAM_BATCH_SIZE": "2000",
     "STREAM_BATCHING_WINDOW_S": "2",
     "STREAM_PARALLELIZATION_FACTOR": "4",
     "RESERVED_CONCURRENCY": "200",
@@ -21,7 +21,7 @@ SCALED_ENV = {
 
 def test_scaling_settings_come_from_the_environment() -> None:
     config = StackConfig.from_env(SCALED_ENV)
-    assert (config.stream_batch_size, config.stream_batching_window_s, config.stream_parallelization_factor) == (1000, 2, 4)
+    assert (config.stream_batch_size, config.stream_batching_window_s, config.stream_parallelization_factor) == (2000, 2, 4)
     assert (config.reserved_concurrency, config.api_rate_limit_rps, config.api_burst_limit) == (200, 5000, 5000)
 
 
@@ -58,7 +58,7 @@ def _stream_mapping(stack: Stack) -> dict[str, Any]:
 
 def test_scaled_stack_carries_the_stream_settings(alt_stack: Stack, alt_config: StackConfig) -> None:
     mapping = _stream_mapping(alt_stack)
-    assert mapping["batch_size"] == alt_config.stream_batch_size == 1000
+    assert mapping["batch_size"] == alt_config.stream_batch_size == 2000
     assert mapping["maximum_batching_window_in_seconds"] == alt_config.stream_batching_window_s == 2
     assert mapping["parallelization_factor"] == alt_config.stream_parallelization_factor == 4
 
