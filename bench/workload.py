@@ -9,6 +9,7 @@ would have in steady operation rather than the tiny ones of an empty table.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Optional
@@ -24,6 +25,9 @@ from fraud.models import Transaction  # noqa: E402
 
 DAY_MS = 86_400_000
 TAIL = 1_000  # transactions kept back for the API / AWS-calls bench
+# The API gives transactions UUIDs; card histories hold them, so the history uses UUIDs too
+# (sizes of state documents, and so DynamoDB write units, depend on it).
+_ID_NAMESPACE = uuid.UUID("6f1c1d1e-5b1a-4c55-8a0e-0d6b3f0b9a11")
 HIGH_RISK = ("Lagos, Nigeria", "Tehran, Iran", "Yangon, Myanmar", "Kabul, Afghanistan")
 
 
@@ -61,7 +65,7 @@ def simulate_rows(customers: int = 2000, days: int = 45, seed: int = 7, end_ms: 
     loader = backtest.Loader()
     rows: list[Row] = []
     for seq, (ts, customer, pan, merchant, cents, location, fraud) in enumerate(raw):
-        cells = {"transaction_id": f"T{seq:09d}", "timestamp": simulate.iso(ts + shift), "customer_id": customer,
+        cells = {"transaction_id": str(uuid.uuid5(_ID_NAMESPACE, str(seq))), "timestamp": simulate.iso(ts + shift), "customer_id": customer,
                  "card_number": pan, "merchant": merchant, "amount": f"{cents // 100}.{cents % 100:02d}",
                  "location": location, "is_fraud": str(fraud)}  # fmt: skip
         rows.append(Row(loader.row(seq + 2, cells), pan, bool(fraud)))
