@@ -62,8 +62,9 @@ TRANSACTION_SCHEMA: dict[str, Any] = {
         "merchant": {"type": "string"},
         "card_number": {"type": "string"},
         "location": {"type": "string"},
-        "customer_id": {"type": "string"},
-        "currency": {"type": "string"},
+        # Optional fields: the handler treats null as absent, so the gateway must let null through.
+        "customer_id": {"type": ["string", "null"]},
+        "currency": {"type": ["string", "null"]},
     },
 }
 FEEDBACK_SCHEMA: dict[str, Any] = {
