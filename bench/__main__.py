@@ -26,10 +26,14 @@ HEADLINE_KEYS = (
 
 
 def headline(records: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
-    """The fixed keys, each from the first record that carries it (the cost model's scale-1 line)."""
+    """The fixed keys, each from the first record that carries it.
+
+    Skipped: the cost model at 10x/100x, and pipeline_latency's per-rate lines (the `pipeline`
+    summary line holds the steady rate's figures).
+    """
     found: dict[str, Any] = {key: None for key in HEADLINE_KEYS}
     for record in records:
-        if record.get("bench") == "cost_model" and record.get("scale") != 1:
+        if (record.get("bench") == "cost_model" and record.get("scale") != 1) or record.get("bench") == "pipeline_latency":
             continue
         for key in HEADLINE_KEYS:
             if found[key] is None and record.get(key) is not None:

@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 import time
 from typing import Any, Optional
@@ -59,9 +60,18 @@ def measure_pipeline(rates: list[float], steady: float, count: int, suffix: str 
     if steady not in rates:
         rates = sorted({*rates, steady})
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        code = pipeline_latency.main(["--suffix", suffix, "--count", str(count),
-                                      "--sweep", ",".join(f"{r:g}" for r in rates)])  # fmt: skip
+    # Its JSON lines are captured here; subprocesses it starts (synth, terraform) write to file
+    # descriptor 1 directly, so that goes to stderr for the duration: stdout stays JSON only.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(captured):
+            code = pipeline_latency.main(["--suffix", suffix, "--count", str(count),
+                                          "--sweep", ",".join(f"{r:g}" for r in rates)])  # fmt: skip
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     lines = [json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
     for line in lines:
         emit(line)

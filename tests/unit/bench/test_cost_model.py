@@ -85,9 +85,12 @@ def test_detection_figures_follow_the_batch_fill() -> None:
 
 def test_headline_has_exactly_the_fixed_keys_from_the_first_source() -> None:
     records = [{"bench": "scoring_cost", "scoring_us_per_txn": 12.5},
+               {"bench": "pipeline_latency", "rate_per_s": 5, "api_latency_p99_ms": 10.0},
+               {"bench": "pipeline", "steady_rate_per_s": 10, "api_latency_p99_ms": 40.0},
                {"bench": "cost_model", "scale": 10, "cost_usd_per_million": 1.0},
                {"bench": "cost_model", "scale": 1, "cost_usd_per_million": 4.2}]  # fmt: skip
     line = headline(records, 61.0)
     assert set(line) == {"bench", "suite_wall_s", *HEADLINE_KEYS}
     assert line["scoring_us_per_txn"] == 12.5 and line["cost_usd_per_million"] == 4.2
+    assert line["api_latency_p99_ms"] == 40.0  # the steady rate's, not the first rate's
     assert line["deploy_s"] is None
