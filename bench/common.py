@@ -1,4 +1,4 @@
-"""Shared plumbing of the bench scripts: paths, JSON-line output, percentiles, the synthesized stack.
+"""Shared plumbing of the bench scripts: paths, JSON-line output, the synthesized stack.
 
 Every bench prints one JSON object per line on stdout (progress goes to stderr), so
 `python -m bench > results.jsonl` is the whole record of a run.
@@ -6,14 +6,13 @@ Every bench prints one JSON object per line on stdout (progress goes to stderr),
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_ROOT = REPO_ROOT / "lib" / "lambda"
@@ -37,15 +36,6 @@ def emit(record: dict[str, Any]) -> dict[str, Any]:
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], q: float) -> Optional[float]:
-    """Nearest-rank percentile, q in 0..100 (the definition lib/local/traffic.py uses)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def median(values: Sequence[float]) -> float:

@@ -37,20 +37,9 @@ if str(REPO_ROOT) not in sys.path:
 
 from lib.local.inbox import AlertInbox  # noqa: E402
 from lib.local.outputs import StackOutputs  # noqa: E402
-from lib.local.traffic import Pipeline, Submission, summarize  # noqa: E402
+from lib.local.traffic import Pipeline, Submission, luhn_card, summarize  # noqa: E402
 
 HIGH_RISK = ["Lagos, Nigeria", "Nigeria", "Tehran, Iran", "Yangon, Myanmar"]
-
-
-def luhn_card() -> str:
-    body = "4" + "".join(str(secrets.randbelow(10)) for _ in range(14))
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        digit = int(char)
-        if index % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
 
 
 def alerting_body(index: int) -> dict[str, Any]:

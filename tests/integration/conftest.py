@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from lib.local.inbox import AlertInbox  # noqa: E402
 from lib.local.outputs import StackOutputs, load  # noqa: E402
-from lib.local.traffic import Pipeline  # noqa: E402
+from lib.local.traffic import Pipeline, luhn_card  # noqa: E402
 
 ITEST_SUFFIX = os.environ.get("TAP_ITEST_SUFFIX", "itest")
 
@@ -94,18 +94,6 @@ def inbox(outputs: StackOutputs) -> Iterator[AlertInbox]:
 @pytest.fixture(scope="session")
 def pipeline(outputs: StackOutputs, inbox: AlertInbox) -> Pipeline:
     return Pipeline(outputs, inbox)
-
-
-def luhn_card(prefix: str = "4") -> str:
-    """A fresh, Luhn-valid 16-digit card number, so tests never share per-card history."""
-    body = prefix + "".join(str(secrets.randbelow(10)) for _ in range(15 - len(prefix)))
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        digit = int(char)
-        if index % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
 
 
 @pytest.fixture

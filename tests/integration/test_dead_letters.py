@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import pytest
 
 from lib.local.inbox import AlertInbox
 from lib.local.outputs import StackOutputs
+
+from faults_support import queue_visibility
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +27,6 @@ SHORT_VISIBILITY_S = 2
 DLQ_BOUND_S = 90.0  # 3 receives x (2 s visibility + poll gaps) with generous slack
 
 
-@contextmanager
-def short_visibility(sqs: Any, queue_url: str, seconds: int) -> Iterator[dict[str, str]]:
-    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"])[
-        "Attributes"
-    ]
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
-    try:
-        yield attrs
-    finally:
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": attrs["VisibilityTimeout"]})
 
 
 def _find_in(sqs: Any, queue_url: str, marker: str, timeout_s: float) -> Optional[dict[str, Any]]:
@@ -67,7 +58,7 @@ def test_poison_message_goes_to_dlq_and_spares_its_batch_mate(outputs: StackOutp
     sqs = outputs.client("sqs")
     marker = f"itest-poison-{secrets.token_hex(6)}"
     good_id = f"itest-batchmate-{secrets.token_hex(6)}"
-    with short_visibility(sqs, outputs.alert_queue_url, SHORT_VISIBILITY_S) as original:
+    with queue_visibility(sqs, outputs.alert_queue_url, SHORT_VISIBILITY_S) as original:
         max_receives = int(json.loads(original["RedrivePolicy"])["maxReceiveCount"])
         # One SendMessageBatch, so the consumer most likely sees both in one batch: the
         # good one must be published even though its batch-mate fails (partial batch response).
