@@ -24,13 +24,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
 from bench.common import REPO_ROOT, emit, log, median
 
-RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 HANDLERS = {"api_handler": "api", "fraud_detection": "detection", "notification_handler": "notification"}
 ENVIRONMENT = {
     "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "cold-start",
@@ -65,25 +63,9 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "init_ms": (ready - 
 def extract(root: Path) -> dict[str, Path]:
     """Build (or reuse) the zips and lay them out as Lambda does; a runtime dir with boto3 & co."""
     sys.path.insert(0, str(REPO_ROOT))
-    from scripts.package_lambdas import package
+    from scripts.package_lambdas import lambda_layout, package
 
-    function, layer = package()
-    task, opt, runtime = root / "task", root / "opt", root / "runtime"
-    with zipfile.ZipFile(function.path) as archive:
-        archive.extractall(task)
-    with zipfile.ZipFile(layer.path) as archive:
-        archive.extractall(opt)
-    import boto3
-
-    runtime.mkdir()
-    source = Path(boto3.__file__).resolve().parent.parent
-    for name in RUNTIME_MODULES:
-        for candidate in (source / name, source / f"{name}.py"):
-            if candidate.exists():
-                (runtime / candidate.name).symlink_to(candidate)
-                break
-    return {"task": task, "layer": opt / "python", "runtime": runtime, "function_zip": function.path,
-            "layer_zip": layer.path}  # fmt: skip
+    return lambda_layout(*package(), root)
 
 
 def probe(paths: dict[str, Path], name: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -231,6 +231,34 @@ def build_layer_zip(
     return Artifact(dest, sha256_b64(dest))
 
 
+# What the python3.11 runtime provides besides the standard library: boto3 and its dependencies.
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+
+
+def lambda_layout(function: Artifact, layer: Artifact, root: Path) -> dict[str, Path]:
+    """Extract the zips under `root` as Lambda does (`task` = /var/task, `layer` = /opt/python) and add
+    `runtime`, a stand-in for the runtime's site-packages that links to this machine's boto3 & co only.
+    An interpreter with exactly these three on its path sees what the deployed function sees."""
+    import boto3  # only here: packaging itself never needs it
+
+    task, opt, runtime = root / "task", root / "opt", root / "runtime"
+    with zipfile.ZipFile(function.path) as archive:
+        archive.extractall(task)
+    with zipfile.ZipFile(layer.path) as archive:
+        archive.extractall(opt)  # entries are already under python/
+    runtime.mkdir()
+    source = Path(boto3.__file__).resolve().parent.parent
+    for name in RUNTIME_MODULES:
+        for candidate in (source / name, source / f"{name}.py"):
+            if candidate.exists():
+                (runtime / candidate.name).symlink_to(candidate)
+                break
+        else:
+            raise FileNotFoundError(f"{name} not found next to boto3 in {source}")
+    return {"task": task, "layer": opt / "python", "runtime": runtime,
+            "function_zip": function.path, "layer_zip": layer.path}  # fmt: skip
+
+
 @contextmanager
 def _build_lock(out_dir: Path) -> Iterator[None]:
     """Serialise concurrent builds (parallel test sessions share build/)."""

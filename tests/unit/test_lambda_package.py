@@ -21,7 +21,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # What the Lambda python3.11 runtime provides besides the standard library.
-RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 HANDLERS = ("api_handler", "fraud_detection", "notification_handler")
 ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
@@ -68,34 +67,10 @@ def _load_packager() -> Any:
     return sys.modules[spec.name]
 
 
-def _runtime_site(root: Path) -> Path:
-    """A stand-in for the runtime's site-packages: links to boto3 & co only."""
-    import boto3
-
-    site = root / "runtime"
-    site.mkdir()
-    source = Path(boto3.__file__).resolve().parent.parent
-    for name in RUNTIME_MODULES:
-        for candidate in (source / name, source / f"{name}.py"):
-            if candidate.exists():
-                (site / candidate.name).symlink_to(candidate)
-                break
-        else:
-            raise AssertionError(f"{name} not found next to boto3")
-    return site
-
-
 @pytest.fixture(scope="module")
 def lambda_root(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    function, layer = _load_packager().package()
-    root = tmp_path_factory.mktemp("lambda")
-    task, opt = root / "task", root / "opt"
-    with zipfile.ZipFile(function.path) as archive:
-        archive.extractall(task)
-    with zipfile.ZipFile(layer.path) as archive:
-        archive.extractall(opt)  # entries are already under python/
-    return {"task": task, "layer": opt / "python", "runtime": _runtime_site(root),
-            "function_zip": function.path, "layer_zip": layer.path}
+    packager = _load_packager()
+    return packager.lambda_layout(*packager.package(), tmp_path_factory.mktemp("lambda"))
 
 
 def test_zips_hold_what_lambda_loads(lambda_root: dict[str, Path]) -> None:
