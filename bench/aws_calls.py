@@ -156,23 +156,22 @@ class Harness:
 
     def preload_state(self, hist: History) -> int:
         """The documents the tail's transactions will read, card keys re-fingerprinted with the API's key."""
-        from boto3.dynamodb.types import TypeSerializer
         from fraud.engine import FraudEngine
         from fraud.state import card_key
+        from store.state_codec import to_item_attrs
 
         engine = hist.engine or FraudEngine()
         wanted = {key for row in hist.tail for key in engine.keys_for(row.txn)}
         rekey = {row.txn.card_fingerprint: hmac.new(self.fingerprint_key, row.pan.encode(), hashlib.sha256).hexdigest()
                  for row in hist.tail}  # fmt: skip
-        table, serialize = self.tables["fraud-state"], TypeSerializer().serialize
+        table = self.tables["fraud-state"]
         requests = []
         for key, doc in hist.store.documents.items():
             if key not in wanted:
                 continue
             if key.startswith("CARD#"):
                 key = card_key(rekey[key[len("CARD#") :]])
-            item = {name: serialize(value) for name, value in {**doc, "pk": key}.items()}
-            requests.append({"PutRequest": {"Item": item}})
+            requests.append({"PutRequest": {"Item": to_item_attrs(key, doc)}})  # as detection stores it
         for start in range(0, len(requests), 25):
             self.ddb.batch_write_item(RequestItems={table: requests[start : start + 25]})
         return len(requests)

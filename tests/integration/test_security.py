@@ -25,6 +25,7 @@ import pytest
 import requests
 
 from faults_support import concurrency_fault, function_name, wait_for
+from store.state_codec import from_item_attrs
 from lib.local.outputs import StackOutputs
 from lib.local.traffic import Pipeline, Submission
 
@@ -117,7 +118,9 @@ def _tables(outputs: StackOutputs) -> Iterator[tuple[str, str]]:
     for base in ("transactions", "fraud-state", "idempotency"):
         for page in dynamodb.get_paginator("scan").paginate(TableName=outputs.name(base)):
             for item in page["Items"]:
-                yield base, json.dumps(item)
+                if base == "fraud-state":  # look inside the packed document too
+                    item = {**item, "doc": from_item_attrs(item)}
+                yield base, json.dumps(item, default=repr)
 
 
 def _log_events(outputs: StackOutputs, since_ms: int) -> Iterator[tuple[str, str]]:

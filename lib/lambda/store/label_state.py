@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from fraud.engine import StateConflict, StateWrite
 from fraud.models import Assessment, Transaction
 from store.aws import client, is_conditional_failure
-from store.codec import from_attrs, to_value
+from store.codec import to_value
+from store.state_codec import from_item_attrs, to_item_attrs
 
 
 class LabelStateStore:
@@ -34,9 +35,7 @@ class LabelStateStore:
         for key in keys:
             response = self._db.get_item(TableName=self.state_table, Key={"pk": {"S": key}}, ConsistentRead=True)
             if "Item" in response:
-                item = from_attrs(response["Item"])
-                item.pop("pk", None)
-                found[key] = item
+                found[key] = from_item_attrs(response["Item"])
         return found
 
     def commit(self, writes: Sequence[StateWrite], assessments: Sequence[tuple[Transaction, Assessment]] = ()) -> None:
@@ -46,9 +45,12 @@ class LabelStateStore:
             self._update(write)
 
     def _update(self, write: StateWrite) -> None:
-        # SET every attribute of the document: the same as a Put for the engine's fixed shapes.
-        names = {f"#a{i}": name for i, name in enumerate(write.document)}
-        values = {f":a{i}": to_value(value) for i, value in enumerate(write.document.values())}
+        # SET every attribute of the stored form: a Put in effect. Attributes of the older,
+        # unpacked format may linger on the item; loading ignores them once `doc` exists.
+        attrs = to_item_attrs(write.key, write.document)
+        del attrs["pk"]
+        names = {f"#a{i}": name for i, name in enumerate(attrs)}
+        values = {f":a{i}": value for i, value in enumerate(attrs.values())}
         request: dict[str, Any] = {
             "TableName": self.state_table,
             "Key": {"pk": {"S": write.key}},

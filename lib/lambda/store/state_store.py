@@ -1,7 +1,7 @@
 """The engine's StateStore on DynamoDB: one BatchGet to load, TransactWrite to commit.
 
-Item shape: `{"pk": key, **document}`; the engine's documents carry `version`
-(optimistic concurrency) and `expires_at` (the table's TTL attribute).
+Item shape: `pk`, `version` (optimistic concurrency), `expires_at` (the table's TTL
+attribute) and the rest of the engine's document packed in `doc` (store/state_codec.py).
 
 Commit atomicity: DynamoDB allows 100 actions per TransactWriteItems. Writes are
 grouped so that everything one transaction touches (its card, customer and
@@ -13,6 +13,7 @@ engine's replay markers then skip what was applied.
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 from decimal import Decimal
@@ -20,12 +21,12 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from botocore.exceptions import ClientError
 
-from common.encoding import dumps
 from fraud.engine import StateConflict, StateWrite
 from fraud.models import Assessment, Transaction
 from fraud.state import card_key, customer_key, merchant_key
 from store.aws import client, error_code
-from store.codec import from_attrs, to_attrs, to_value
+from store.codec import to_value
+from store.state_codec import from_item_attrs, to_item_attrs
 
 MAX_GET_KEYS = 100
 MAX_ACTIONS = 100
@@ -74,8 +75,7 @@ class DynamoDBStateStore:
             for attempt in range(self._attempts + 1):
                 response = self._db.batch_get_item(RequestItems=request)
                 for attrs in response.get("Responses", {}).get(self.state_table, []):
-                    item = from_attrs(attrs)
-                    found[str(item.pop("pk"))] = item
+                    found[attrs["pk"]["S"]] = from_item_attrs(attrs)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -98,10 +98,7 @@ class DynamoDBStateStore:
             self._write(chunk)
 
     def _put_state(self, write: StateWrite) -> dict[str, Any]:
-        put: dict[str, Any] = {
-            "TableName": self.state_table,
-            "Item": to_attrs({**write.document, "pk": write.key}),
-        }
+        put: dict[str, Any] = {"TableName": self.state_table, "Item": to_item_attrs(write.key, write.document)}
         if write.expected_version is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -194,9 +191,14 @@ def _groups(
     return list(members.values())
 
 
+def _request_bytes(actions: list[dict[str, Any]]) -> int:
+    """Size of the actions on the wire: JSON, with binary attributes base64-encoded."""
+    return len(json.dumps(actions, separators=(",", ":"), default=lambda b: "=" * (4 * len(b) // 3 + 4)))
+
+
 def _pack(groups: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
     """First-fit decreasing into calls of at most MAX_ACTIONS actions and MAX_REQUEST_BYTES."""
-    sized = sorted(((len(dumps(g)), g) for g in groups), key=lambda p: (-len(p[1]), -p[0]))
+    sized = sorted(((_request_bytes(g), g) for g in groups), key=lambda p: (-len(p[1]), -p[0]))
     chunks: list[tuple[int, list[dict[str, Any]]]] = []
     for size, group in sized:
         pieces = [group[i : i + MAX_ACTIONS] for i in range(0, len(group), MAX_ACTIONS)] if len(group) > MAX_ACTIONS else [group]

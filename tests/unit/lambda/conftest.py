@@ -108,14 +108,25 @@ class Aws:
     sqs: Any = field(repr=False)
 
     def scan(self, base: str) -> list[dict[str, Any]]:
+        """Every item, deserialised; state documents unpacked from their stored form (with `pk`)."""
         des = TypeDeserializer()
         pages = self.ddb.get_paginator("scan").paginate(TableName=self.tables[base], ConsistentRead=True)
-        return [{k: des.deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+        items = [item for page in pages for item in page["Items"]]
+        from store.state_codec import from_item_attrs
+
+        if base == "fraud-state":
+            return [{"pk": item["pk"]["S"], **from_item_attrs(item)} for item in items]
+        return [{k: des.deserialize(v) for k, v in item.items()} for item in items]
 
     def raw_items(self, base: str) -> str:
-        """Every stored item as raw JSON text (for "no PAN anywhere" checks)."""
+        """Every stored item as JSON text (for "no PAN anywhere" checks); packed state documents unpacked."""
         pages = self.ddb.get_paginator("scan").paginate(TableName=self.tables[base])
-        return json.dumps([item for page in pages for item in page["Items"]])
+        items = [item for page in pages for item in page["Items"]]
+        from store.state_codec import from_item_attrs
+
+        if base == "fraud-state":
+            items = [{**item, "doc": from_item_attrs(item)} for item in items]
+        return json.dumps(items, default=repr)
 
     def drain(self, queue_url: str) -> list[dict[str, Any]]:
         """Receive (and hide) every message currently on the queue."""

@@ -187,8 +187,10 @@ def test_state_conflict_on_commit_is_retried_and_applied_once(aws, submit, conte
         if len(calls) == 1:
             # Another writer creates the card document between our load and our commit.
             put = next(a["Put"] for a in kwargs["TransactItems"] if "Put" in a and a["Put"]["Item"]["pk"]["S"].startswith("CARD#"))
-            other = {**put["Item"], "version": {"N": "1"}, "events": {"L": []}, "labels": {"L": []}}
-            ddb.put_item(TableName=put["TableName"], Item=other)
+            from store.state_codec import to_item_attrs
+
+            empty = {"version": 1, "expires_at": int(put["Item"]["expires_at"]["N"]), "events": [], "labels": []}
+            ddb.put_item(TableName=put["TableName"], Item=to_item_attrs(put["Item"]["pk"]["S"], empty))
         return ddb.transact_write_items(**kwargs)
 
     fraud_detection.container().state._dynamodb = scripted(ddb, transact_write_items=racing_commit)
