@@ -180,9 +180,13 @@ def per_million(facts: Mapping[str, Any], calls: Mapping[str, Any], prices_file:
         "xray_traces": traces * p["xray_trace_recorded_per_million"] / 1e6,
         **{k: v * n / monthly for k, v in fixed_monthly.items()},
     }  # fmt: skip
+    total = sum(usd.values())
     return {
         "daily_transactions": daily, "rate_per_s": round(rate, 2), "detection_batch_fill": round(fill, 1),
-        "cost_usd_per_million": round(sum(usd.values()), 3),
+        "cost_usd_per_million": round(total, 3),
+        # Same pipeline behind an HTTP API (no usage plans/API keys/request models): for the doc's comparison.
+        "with_http_api_usd_per_million": round(total - usd["apigateway_requests"]
+                                               + n * p["apigateway_http_request_per_million"] / 1e6, 3),
         "breakdown_usd_per_million": {k: round(v, 4) for k, v in sorted(usd.items(), key=lambda kv: -kv[1])},
         "fixed_usd_per_month": {k: round(v, 2) for k, v in fixed_monthly.items()},
         "billed_ms_per_invocation": {"api": api_ms, "detection": det_ms, "notification": note_ms},

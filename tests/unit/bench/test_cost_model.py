@@ -64,6 +64,7 @@ def test_per_million_adds_up_and_responds_to_its_inputs() -> None:
     breakdown = result["breakdown_usd_per_million"]
     assert result["cost_usd_per_million"] == pytest.approx(sum(breakdown.values()), abs=0.01)
     assert breakdown["apigateway_requests"] == pytest.approx(3.50)
+    assert result["with_http_api_usd_per_million"] == pytest.approx(result["cost_usd_per_million"] - 2.50, abs=0.01)
     # ~23 transactions a second with a 1 s window: batches of ~23, not the configured 100.
     assert result["detection_batch_fill"] == pytest.approx(23.1, abs=0.1)
     assert breakdown["dynamodb_writes"] == pytest.approx((1.0 + 10.0 + 0.04) * 0.625, rel=1e-3)
