@@ -6,12 +6,21 @@ can never create a second item or resurrect a deleted one.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from botocore.exceptions import ClientError
 
 from store.aws import client, is_conditional_failure
-from store.codec import from_attrs, to_attrs, to_value
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _codec() -> ModuleType:
+    """store.codec, imported on the first call: it imports boto3, which a handler's import should not."""
+    from store import codec
+
+    return codec
 
 
 class TransactionExists(Exception):
@@ -48,7 +57,7 @@ class TransactionRepository:
         try:
             self._db.put_item(
                 TableName=self.table_name,
-                Item=to_attrs(item),
+                Item=_codec().to_attrs(item),
                 ConditionExpression="attribute_not_exists(transaction_id)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -56,7 +65,7 @@ class TransactionRepository:
             if not is_conditional_failure(exc):
                 raise
             old = exc.response.get("Item")
-            existing = from_attrs(old) if old else self.get(str(item["transaction_id"]))
+            existing = _codec().from_attrs(old) if old else self.get(str(item["transaction_id"]))
             raise TransactionExists(existing or {}) from None
 
     def get(self, transaction_id: str) -> Optional[dict[str, Any]]:
@@ -67,7 +76,7 @@ class TransactionRepository:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return from_attrs(item) if item else None
+        return _codec().from_attrs(item) if item else None
 
     def set_label(self, transaction_id: str, label: str, labelled_at: int) -> dict[str, Any]:
         """Record a feedback label once; the same label again is a no-op returning the item.
@@ -81,16 +90,18 @@ class TransactionRepository:
                 UpdateExpression="SET #label = :label, labelled_at = :at",
                 ConditionExpression="attribute_exists(transaction_id) AND attribute_not_exists(#label)",
                 ExpressionAttributeNames={"#label": "label"},
-                ExpressionAttributeValues={":label": to_value(label), ":at": to_value(Decimal(labelled_at))},
+                ExpressionAttributeValues={
+                    ":label": _codec().to_value(label), ":at": _codec().to_value(Decimal(labelled_at))
+                },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return from_attrs(response["Attributes"])
+            return _codec().from_attrs(response["Attributes"])
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
             old = exc.response.get("Item")
-            existing = from_attrs(old) if old else self.get(transaction_id)
+            existing = _codec().from_attrs(old) if old else self.get(transaction_id)
         if not existing:
             raise TransactionNotFound(transaction_id)
         if existing.get("label") != label:
@@ -105,7 +116,7 @@ class TransactionRepository:
                 Key={"transaction_id": {"S": transaction_id}},
                 UpdateExpression="SET alerted_at = :at",
                 ConditionExpression="attribute_exists(transaction_id)",
-                ExpressionAttributeValues={":at": to_value(Decimal(alerted_at))},
+                ExpressionAttributeValues={":at": _codec().to_value(Decimal(alerted_at))},
             )
             return True
         except ClientError as exc:
