@@ -26,33 +26,28 @@ import re
 import time
 import uuid
 from decimal import Decimal
-from functools import cache
-from typing import Any, Callable, Optional
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from common import http
 from common.http import HttpError
 from common.settings import require
+from common.tracing import tracer as _tracer
 from fraud.cards import fingerprint, mask, to_transaction
 from fraud.validation import Submission, ValidationError, parse_feedback, parse_submission
 from store.aws import client
 from store.keys import FingerprintKeyProvider
 from store.transactions import LabelConflict, TransactionExists, TransactionNotFound, TransactionRepository
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
-tracer = Tracer()
+tracer = _tracer()
 metrics = Metrics()
 
 MAX_BODY_BYTES = 16 * 1024
@@ -80,28 +75,44 @@ def _count_replay(response: Any, record: Any) -> Any:
 
 
 class _Container:
-    """Per-container dependencies, built on the first request (and per test)."""
+    """Per-container dependencies, built on the first request (and per test).
+
+    Cheap to build: the AWS clients come from `store.aws` on first use, and the Powertools
+    idempotency layer (which imports boto3) on the first request with an Idempotency-Key.
+    """
 
     def __init__(self) -> None:
         self.transactions = TransactionRepository(require("TRANSACTIONS_TABLE"))
         self.keys = FingerprintKeyProvider(require("CARD_FINGERPRINT_KEY_ID"))
-        self.idempotency_config = IdempotencyConfig(
+        self.idempotency_table = require("IDEMPOTENCY_TABLE")
+        # The current invocation's, for the idempotency layer's timeout handling.
+        self.lambda_context: Optional[LambdaContext] = None
+        self._feedback: Optional[Callable[[dict[str, Any], str, int], None]] = None
+
+    @cached_property
+    def idempotency_config(self) -> IdempotencyConfig:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        return IdempotencyConfig(
             event_key_jmespath="idempotency_key",
             payload_validation_jmespath="payload",
             expires_after_seconds=IDEMPOTENCY_TTL_S,
             raise_on_no_idempotency_key=True,
             response_hook=_count_replay,
         )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=require("IDEMPOTENCY_TABLE"), boto3_client=client("dynamodb")
-        )
-        self.record_once: Callable[..., dict[str, Any]] = idempotent_function(
+
+    @cached_property
+    def record_once(self) -> Callable[..., dict[str, Any]]:
+        """`_record_transaction` under Powertools idempotency, keyed on the Idempotency-Key."""
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+        persistence = DynamoDBPersistenceLayer(table_name=self.idempotency_table, boto3_client=client("dynamodb"))
+        return idempotent_function(
             _record_transaction,
             data_keyword_argument="request",
             persistence_store=persistence,
             config=self.idempotency_config,
         )
-        self._feedback: Optional[Callable[[dict[str, Any], str, int], None]] = None
 
     @property
     def feedback(self) -> Callable[[dict[str, Any], str, int], None]:
@@ -114,6 +125,16 @@ class _Container:
 @cache
 def container() -> _Container:
     return _Container()
+
+
+def warm_up() -> None:
+    """Build what the first POST with an Idempotency-Key builds (X-Ray patching, the DynamoDB and
+    KMS clients, the idempotency layer), without calling AWS. Not called at import: a handler
+    module imports fast and pays this on its first request (bench/cold_start.py: `first_use_ms`)."""
+    deps = container()
+    client("dynamodb")
+    client("kms")
+    deps.record_once
 
 
 def _feedback_recorder() -> Callable[[dict[str, Any], str, int], None]:
@@ -263,6 +284,13 @@ def create_transaction(event: dict[str, Any]) -> dict[str, Any]:
         "customer_id": sub.customer_id, "event_time": sub.event_time, "transaction_id": sub.transaction_id,
         "card": fingerprint(sub.card_number, deps.keys.key()),
     }  # fmt: skip
+    # Imported with the idempotency layer, on the first request that carries a key.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    deps.idempotency_config.register_lambda_context(deps.lambda_context)
     try:
         body = deps.record_once(
             request={"idempotency_key": key, "payload": payload}, sub=sub, transaction_id=transaction_id
@@ -350,7 +378,7 @@ ROUTES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    container().idempotency_config.register_lambda_context(context)
+    container().lambda_context = context
     route = ROUTES.get((str(event.get("httpMethod", "")).upper(), str(event.get("resource", ""))))
     if route is None:
         metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)

@@ -22,33 +22,40 @@ are still reported per record, the way the stream event source mapping expects:
 - Anything else (a bug) raises: the function error makes Lambda bisect the batch
   (`bisect_batch_on_function_error`) until the culprit lands in the on-failure
   destination.
+
+Records are read as the plain dicts Lambda delivers, not through Powertools'
+`DynamoDBStreamEvent`: importing any of its data classes imports the whole
+`data_classes` package (~10 ms of cold start) for six fields, and the new image
+is read with the same codec as every other item this code reads (store.codec).
 """
 from __future__ import annotations
 
 import os
-from functools import cache
-from typing import Any, Optional
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any, Optional
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-    DynamoDBRecord,
-    DynamoDBRecordEventName,
-    DynamoDBStreamEvent,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.encoding import dumps
 from common.settings import require
+from common.tracing import tracer as _tracer
 from fraud.alerts import alert_message
 from fraud.engine import FraudEngine, StateConflict
 from fraud.models import Assessment, Transaction
+from store.aws import client
 from store.queues import OutgoingMessage, QueueSender
-from store.state_store import DynamoDBStateStore, TransientStoreError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from store.state_store import DynamoDBStateStore
+
+Record = dict[str, Any]  # one stream record, as Lambda delivers it
 
 logger = Logger()
-tracer = Tracer()
+tracer = _tracer()
 metrics = Metrics()
 
 POISON_KIND = "fraud-detection/unparseable-record"
@@ -64,7 +71,8 @@ class _Container:
         self.engine = _engine()
         model = getattr(self.engine.model, "version", None)
         logger.info("engine ready", extra={"rules": self.engine.rules.version, "model": model})
-        self.state = DynamoDBStateStore(require("STATE_TABLE"), transactions_table=require("TRANSACTIONS_TABLE"))
+        self.state_table = require("STATE_TABLE")
+        self.transactions_table = require("TRANSACTIONS_TABLE")
         self.alerts = QueueSender(require("ALERT_QUEUE_URL"))
         failure_url = os.environ.get("FAILURE_QUEUE_URL", "").strip()
         # Without it poison is reported as failed instead: Lambda retries it, then its own
@@ -73,29 +81,52 @@ class _Container:
         if self.failures is None:
             logger.warning("FAILURE_QUEUE_URL is not set; unparseable records will be reported as failed")
 
+    @cached_property
+    def state(self) -> DynamoDBStateStore:
+        # On first use: store.state_store imports boto3 (through store.codec).
+        from store.state_store import DynamoDBStateStore
+
+        return DynamoDBStateStore(self.state_table, transactions_table=self.transactions_table)
+
 
 @cache
 def container() -> _Container:
     return _Container()
 
 
-def _parse(record: DynamoDBRecord) -> Transaction:
-    stream = record.dynamodb
-    if stream is None or not stream.get("NewImage"):
+def warm_up() -> None:
+    """Build what the first batch builds (X-Ray patching, the state store, the DynamoDB and SQS
+    clients), without calling AWS. Not called at import: a handler module imports fast and pays
+    this on its first request (bench/cold_start.py: `first_use_ms`)."""
+    container().state
+    client("dynamodb")
+    client("sqs")
+
+
+def _stream(record: Record) -> dict[str, Any]:
+    return record.get("dynamodb") or {}
+
+
+def _parse(record: Record) -> Transaction:
+    image = _stream(record).get("NewImage")
+    if not image:
         raise ValueError("record has no new image")
-    return Transaction.from_item(stream.new_image)
+    from store.codec import from_attrs  # imports boto3: loaded on the first batch
+
+    return Transaction.from_item(from_attrs(image))
 
 
-def _poison_message(key: str, record: DynamoDBRecord, reason: str) -> OutgoingMessage:
-    stream = record.dynamodb
+def _poison_message(key: str, record: Record, reason: str) -> OutgoingMessage:
+    stream = record.get("dynamodb")
+    created = stream.get("ApproximateCreationDateTime") if stream else None
     body = {
         "kind": POISON_KIND,
         "reason": reason,
-        "event_id": record.event_id,
-        "event_name": record.raw_event.get("eventName"),
-        "sequence_number": stream.sequence_number if stream else None,
-        "event_source_arn": record.event_source_arn,
-        "approximate_creation_time": stream.approximate_creation_date_time if stream else None,
+        "event_id": record.get("eventID"),
+        "event_name": record.get("eventName"),
+        "sequence_number": stream.get("SequenceNumber") if stream else None,
+        "event_source_arn": record.get("eventSourceARN"),
+        "approximate_creation_time": None if created is None else int(created),
         # Raw attribute values: exactly what the stream carried, ready for a redrive.
         "new_image": stream.get("NewImage") if stream else None,
         "keys": stream.get("Keys") if stream else None,
@@ -103,18 +134,17 @@ def _poison_message(key: str, record: DynamoDBRecord, reason: str) -> OutgoingMe
     return OutgoingMessage(key=key, body=dumps(body))
 
 
-def _failure_id(record: DynamoDBRecord) -> str:
-    stream = record.dynamodb
-    return (stream.sequence_number if stream else None) or record.event_id or ""
+def _failure_id(record: Record) -> str:
+    return _stream(record).get("SequenceNumber") or record.get("eventID") or ""
 
 
 @tracer.capture_method(capture_response=False)
-def _park(poison: list[tuple[DynamoDBRecord, str]]) -> list[DynamoDBRecord]:
+def _park(poison: list[tuple[Record, str]]) -> list[Record]:
     """Park poison records; returns those that could not be parked (they must be retried)."""
     if not poison:
         return []
     for record, reason in poison:
-        logger.warning("unparseable stream record", extra={"event_id": record.event_id, "reason": reason})
+        logger.warning("unparseable stream record", extra={"event_id": record.get("eventID"), "reason": reason})
     metrics.add_metric(name="PoisonRecords", unit=MetricUnit.Count, value=len(poison))
     failures = container().failures
     if failures is None:
@@ -128,8 +158,12 @@ def _park(poison: list[tuple[DynamoDBRecord, str]]) -> list[DynamoDBRecord]:
 @tracer.capture_method(capture_response=False)
 def _assess(txns: list[Transaction]) -> Optional[list[Assessment]]:
     """One engine pass; None when DynamoDB kept failing (the records are retried)."""
+    deps = container()
+    state = deps.state
+    from store.state_store import TransientStoreError  # loaded with the state store
+
     try:
-        return container().engine.assess_batch(txns, container().state)
+        return deps.engine.assess_batch(txns, state)
     except (StateConflict, TransientStoreError) as exc:
         logger.warning("scoring deferred", extra={"error": type(exc).__name__, "records": len(txns)})
     except (ClientError, BotoCoreError) as exc:
@@ -159,11 +193,11 @@ def _record_scores(scored: list[tuple[Transaction, Assessment]]) -> None:
 
 
 @tracer.capture_method(capture_response=False)
-def _queue_alerts(scored: list[tuple[DynamoDBRecord, Transaction, Assessment]]) -> list[DynamoDBRecord]:
+def _queue_alerts(scored: list[tuple[Record, Transaction, Assessment]]) -> list[Record]:
     """Send an alert for each alertable score; returns records whose alert is still unsent."""
     rules = container().engine.rules
     messages = []
-    by_key: dict[str, DynamoDBRecord] = {}
+    by_key: dict[str, Record] = {}
     for index, (record, txn, assessment) in enumerate(scored):
         if assessment.flagged and rules.should_alert(assessment.risk_score):
             key = str(index)
@@ -185,20 +219,20 @@ def _queue_alerts(scored: list[tuple[DynamoDBRecord, Transaction, Assessment]]) 
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = list(DynamoDBStreamEvent(event).records)
+    records: list[Record] = list(event.get("Records") or [])
     metrics.add_metric(name="StreamRecordsReceived", unit=MetricUnit.Count, value=len(records))
     tracer.put_annotation(key="records", value=len(records))
-    parsed: list[tuple[DynamoDBRecord, Transaction]] = []
-    poison: list[tuple[DynamoDBRecord, str]] = []
+    parsed: list[tuple[Record, Transaction]] = []
+    poison: list[tuple[Record, str]] = []
     for record in records:
-        if record.event_name != DynamoDBRecordEventName.INSERT:
+        if record.get("eventName") != "INSERT":
             continue  # our own write-backs and other updates: never scored twice
         try:
             parsed.append((record, _parse(record)))
         except (ValueError, TypeError, ArithmeticError, KeyError, AttributeError) as exc:
             poison.append((record, str(exc)[:500]))
 
-    failed: list[DynamoDBRecord] = _park(poison)
+    failed: list[Record] = _park(poison)
     if parsed:
         assessments = _assess([txn for _, txn in parsed])
         if assessments is None:

@@ -19,31 +19,29 @@ from __future__ import annotations
 import json
 import re
 import time
-from functools import cache
-from typing import Any, Optional
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.settings import require
+from common.tracing import tracer as _tracer
 from fraud.alerts import format_alert
 from store.aws import client
 from store.topics import AlertPublisher
 from store.transactions import TransactionRepository
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
-tracer = Tracer()
+tracer = _tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 IDEMPOTENCY_TTL_S = 15 * 24 * 3600  # > the DLQ's 14-day retention
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -60,26 +58,55 @@ def _count_duplicate(response: Any, record: Any) -> Any:
 
 
 class _Container:
+    """Built on the first request; the Powertools idempotency and batch utilities (which import
+    boto3 and every event data class) on first use, so that importing the handler stays fast."""
+
     def __init__(self) -> None:
         self.transactions = TransactionRepository(require("TRANSACTIONS_TABLE"))
         self.publisher = AlertPublisher(require("ALERT_TOPIC_ARN"))
-        self.idempotency_config = IdempotencyConfig(
+        self.idempotency_table = require("IDEMPOTENCY_TABLE")
+
+    @cached_property
+    def idempotency_config(self) -> IdempotencyConfig:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        return IdempotencyConfig(
             event_key_jmespath="transaction_id",
             expires_after_seconds=IDEMPOTENCY_TTL_S,
             raise_on_no_idempotency_key=True,
             response_hook=_count_duplicate,
         )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=require("IDEMPOTENCY_TABLE"), boto3_client=client("dynamodb")
-        )
-        self.send_once = idempotent_function(
+
+    @cached_property
+    def send_once(self) -> Callable[..., dict[str, Any]]:
+        """`_send_alert` under Powertools idempotency, keyed on the alert's transaction_id."""
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+        persistence = DynamoDBPersistenceLayer(table_name=self.idempotency_table, boto3_client=client("dynamodb"))
+        return idempotent_function(
             _send_alert, data_keyword_argument="alert", persistence_store=persistence, config=self.idempotency_config
         )
+
+    @cached_property
+    def processor(self) -> BatchProcessor:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        return BatchProcessor(event_type=EventType.SQS)
 
 
 @cache
 def container() -> _Container:
     return _Container()
+
+
+def warm_up() -> None:
+    """Build what the first batch builds (X-Ray patching, batch processing, the idempotency
+    layer, the DynamoDB and SNS clients), without calling AWS. Not called at import: a handler
+    module imports fast and pays this on its first request (bench/cold_start.py: `first_use_ms`)."""
+    deps = container()
+    deps.processor
+    deps.send_once
+    client("sns")
 
 
 def _send_alert(alert: dict[str, Any], rendered: tuple[str, str, dict[str, dict[str, str]]]) -> dict[str, Any]:
@@ -137,5 +164,9 @@ def record_handler(record: SQSRecord) -> Optional[dict[str, Any]]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    container().idempotency_config.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    deps = container()
+    deps.idempotency_config.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=deps.processor,
+                                    context=context)  # fmt: skip

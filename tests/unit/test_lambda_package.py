@@ -47,6 +47,7 @@ started = time.perf_counter()
 module = importlib.import_module(name)
 imported = time.perf_counter()
 module.container()
+module.warm_up()  # what the handlers defer to their first request: boto3, clients, Powertools utilities
 if name == "api_handler":
     module._feedback_recorder()  # the feedback route's lazily imported engine and state store
 ready = time.perf_counter()
