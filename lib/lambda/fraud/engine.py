@@ -13,12 +13,14 @@ it, its recomputed assessment is identical to the first one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Collection, Optional, Protocol, Sequence
 
 from . import features as feature_math
+from .features import Features
 from .models import Assessment, Transaction
 from .rules_config import RulesConfig
-from .scoring import Model, score
+from .scoring import Model, Scorer
 from .state import EventState, MerchantState, card_key, customer_key, merchant_hash, merchant_key
 
 LABELS = ("fraud", "legitimate")
@@ -50,12 +52,18 @@ class StateStore(Protocol):
 
 
 class InMemoryStateStore:
-    """The backtest/training store; same semantics as the DynamoDB one, minus the network."""
+    """The backtest/training store; same semantics as the DynamoDB one, minus the network.
+
+    `derived` lets the engine keep, per key, columns it derived from a document it
+    wrote here (never part of the document); they are used only while that very
+    document's rows are still the stored ones (see FraudEngine._run).
+    """
 
     def __init__(self) -> None:
         self.documents: dict[str, dict] = {}
         self.assessments: dict[str, Assessment] = {}
         self.commits = 0
+        self.derived: dict[str, tuple] = {}
 
     def load(self, keys: Collection[str]) -> dict[str, dict]:
         docs = self.documents
@@ -80,10 +88,30 @@ def _version(doc: Optional[dict]) -> Optional[int]:
     return None if doc is None else int(doc["version"])
 
 
+@lru_cache(maxsize=8192)  # merchants repeat heavily: normalise once per name
+def _merchant(merchant: str) -> tuple[str, int]:
+    return merchant_key(merchant), merchant_hash(merchant)
+
+
+def _keys(txn: Transaction) -> tuple[str, tuple[str, int], Optional[str]]:
+    """(card key, (merchant key, merchant hash), customer key or None): `keys_for`, plus the hash."""
+    return (card_key(txn.card_fingerprint), _merchant(txn.merchant),
+            customer_key(txn.customer_id) if txn.customer_id else None)
+
+
+def _after(a: Transaction, b: Transaction) -> bool:
+    return (a.event_time, a.transaction_id) > (b.event_time, b.transaction_id)
+
+
+def _nothing(key: str, default: None) -> None:
+    return None
+
+
 class FraudEngine:
     def __init__(self, rules: Optional[RulesConfig] = None, model: Optional[Model] = None) -> None:
         self.rules = rules if rules is not None else RulesConfig.load()
         self.model = model
+        self._prepared: Optional[Scorer] = None  # rebuilt if `rules` or `model` is replaced
 
     @classmethod
     def from_config(cls, rules: Optional[RulesConfig] = None) -> "FraudEngine":
@@ -107,45 +135,75 @@ class FraudEngine:
             raise ValueError("max_attempts must be >= 1")
         if not txns:
             return []
-        keys = {key for txn in txns for key in self.keys_for(txn)}
+        keyed = [_keys(txn) for txn in txns]
+        keys = {key for ck, (mk, _), uk in keyed for key in (ck, mk, uk) if key is not None}
+        # Derived columns a store keeps for the engine: taken out while a batch changes
+        # them in place, put back once their rows are committed (lost on a conflict).
+        derived = getattr(store, "derived", None)
         for attempt in range(1, max_attempts + 1):
             docs = store.load(keys)
-            results, writes, recorded = self._run(txns, docs)
+            results, writes, recorded, states = self._run(txns, keyed, docs, derived)
             try:
                 store.commit(writes, recorded)
-                return results
             except StateConflict:
                 if attempt == max_attempts:
                     raise
+                continue
+            if derived is not None:
+                for key, state in states.items():
+                    derived[key] = state.derived()
+            return results
         raise AssertionError("unreachable")
 
+    def _scorer(self) -> Scorer:
+        scorer = self._prepared
+        if scorer is None or scorer.rules is not self.rules or scorer.model is not self.model:
+            scorer = self._prepared = Scorer(self.rules, self.model)
+        return scorer
+
     def _run(
-        self, txns: Sequence[Transaction], docs: dict[str, dict]
-    ) -> tuple[list[Assessment], list[StateWrite], list[tuple[Transaction, Assessment]]]:
+        self, txns: Sequence[Transaction], keyed: list, docs: dict[str, dict], derived: Optional[dict[str, tuple]]
+    ) -> tuple[list[Assessment], list[StateWrite], list[tuple[Transaction, Assessment]], dict[str, EventState]]:
+        cached = derived.pop if derived is not None else _nothing
+        rules = self.rules
+        scorer = self._scorer()
+        small_cents = int(rules.small_amount * 100)
+        burst_ms, change_ms = rules.burst_window_ms, rules.country_change_window_ms
+        vector = feature_math.vector
         cards: dict[str, EventState] = {}
         customers: dict[str, EventState] = {}
         merchants: dict[str, MerchantState] = {}
         results: list[Any] = [None] * len(txns)
-        order = sorted(range(len(txns)), key=lambda i: (txns[i].event_time, txns[i].transaction_id))
+        order = range(len(txns))
+        if any(_after(txns[i], txns[i + 1]) for i in range(len(txns) - 1)):
+            order = sorted(order, key=lambda i: (txns[i].event_time, txns[i].transaction_id))
         for i in order:
             txn = txns[i]
-            ck, mk = card_key(txn.card_fingerprint), merchant_key(txn.merchant)
-            card = cards.get(ck) or cards.setdefault(ck, EventState(docs.get(ck), id_col=4))
-            merch = merchants.get(mk) or merchants.setdefault(mk, MerchantState(docs.get(mk)))
-            cust = None
-            if txn.customer_id:
-                uk = customer_key(txn.customer_id)
-                cust = customers.get(uk) or customers.setdefault(uk, EventState(docs.get(uk), id_col=2))
-            mhash = merchant_hash(txn.merchant)
-            feats = feature_math.compute(txn, card, cust, merch, mhash, self.rules)
-            results[i] = score(txn, feats, self.rules, self.model)
-            if card.has(txn.event_time, txn.transaction_id):
-                continue  # replay: already applied, not applied again
+            ck, (mk, mhash), uk = keyed[i]
+            card = cards.get(ck)
+            if card is None:
+                card = cards[ck] = EventState(docs.get(ck), 4, cached(ck, None))
+            merch = merchants.get(mk)
+            if merch is None:
+                merch = merchants[mk] = MerchantState(docs.get(mk))
+            cust = cust_end = None
+            if uk is not None:
+                cust = customers.get(uk)
+                if cust is None:
+                    cust = customers[uk] = EventState(docs.get(uk), 2, cached(uk, None))
+            t, own = txn.event_time, txn.transaction_id
             cents = int(txn.amount * 100)
-            card.add([txn.event_time, cents, mhash, txn.country, txn.transaction_id])
+            end = card.prior(t, own)
+            cust_end = cust.prior(t, own) if cust is not None else 0
+            feats = Features(vector(txn, cents, card, end, cust, cust_end, merch, mhash, small_cents, burst_ms,
+                                    change_ms))
+            results[i] = scorer(txn, feats)
+            if card.applied_at(end, t, own):
+                continue  # replay: already applied, not applied again
+            card.insert(end, [t, cents, mhash, txn.country, own])
             if cust is not None:
-                cust.add([txn.event_time, cents, txn.transaction_id])
-            merch.add(txn.event_time)
+                cust.insert(cust_end, [t, cents, own])
+            merch.add(t)
         writes = [
             StateWrite(key, state.to_document(), _version(docs.get(key)))
             for group in (cards, customers, merchants)
@@ -158,7 +216,7 @@ class FraudEngine:
             if txn.transaction_id not in seen:  # one write per transaction item, even if delivered twice
                 seen.add(txn.transaction_id)
                 recorded.append((txn, assessment))
-        return results, writes, recorded
+        return results, writes, recorded, {**cards, **customers}
 
     def record_label(
         self, transaction: Transaction, label: str, labelled_at: int, store: StateStore, max_attempts: int = 5

@@ -26,8 +26,9 @@ retained history: at most 200 events within 30 days.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from typing import TYPE_CHECKING, Optional
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Optional
 
 from .models import Transaction
 from .state import DAY_MS, HISTORY_MS, HOUR_MS, EventState, MerchantState
@@ -59,33 +60,62 @@ def _names() -> tuple[str, ...]:
 FEATURE_NAMES = _names()
 
 
-_KEYS = {
-    prefix: tuple((f"{prefix}_count_{label}", f"{prefix}_sum_{label}", f"{prefix}_mean_{label}") for label, _ in WINDOWS)
-    for prefix in ("card", "cust")
-}
+INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
-def _windows(state: Optional[EventState], end: int, t: int, out: dict[str, float], prefix: str) -> tuple[int, list]:
-    """Count, sum and mean of amount (currency units) over the WINDOWS.
+class Features(Mapping[str, float]):
+    """Feature values by name (read-only), kept as one list in FEATURE_NAMES order.
 
-    Returns (start index of the 30-day window, its amounts in cents) for further features.
+    The engine, its rules and the model read `vector` by position; everyone else
+    uses it as the name -> value mapping it has always been.
     """
-    keys = _KEYS[prefix]
+
+    __slots__ = ("vector",)
+
+    def __init__(self, vector: tuple[float, ...]) -> None:
+        self.vector = vector
+
+    def __getitem__(self, name: str) -> float:
+        return self.vector[INDEX[name]]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        index = INDEX.get(name)
+        return default if index is None else self.vector[index]
+
+    def __contains__(self, name: object) -> bool:
+        return name in INDEX
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FEATURE_NAMES)
+
+    def __len__(self) -> int:
+        return len(FEATURE_NAMES)
+
+    def __repr__(self) -> str:
+        return f"Features({dict(zip(FEATURE_NAMES, self.vector))!r})"
+
+
+_ZERO_WINDOWS = [0.0] * (3 * len(WINDOWS))
+
+
+def _windows(state: Optional[EventState], end: int, t: int) -> tuple[int, list[float]]:
+    """Count, sum and mean of amount (currency units) over the WINDOWS, in FEATURE_NAMES order.
+
+    Also returns the start index of the 30-day window. Sums are differences of the
+    state's running cents totals: exact integers, divided by 100 once, as before.
+    """
     if state is None or not end:
-        for count_key, sum_key, mean_key in keys:
-            out[count_key] = out[sum_key] = out[mean_key] = 0.0
-        return end, []
-    times = state.times()
+        return end, _ZERO_WINDOWS
+    times, sums = state.times, state.sums
     # In a window W when 0 <= t - time < W, i.e. time > t - W: bisect_right finds the first such event.
     start = bisect_right(times, t - HISTORY_MS, 0, end)
-    cents = [row[1] for row in state.events[start:end]]
-    for (count_key, sum_key, mean_key), limit in zip(keys, _LIMITS):
-        part = cents[bisect_right(times, t - limit, start, end) - start:]
-        count, total = len(part), sum(part) / 100.0
-        out[count_key] = float(count)
-        out[sum_key] = total
-        out[mean_key] = total / count if count else 0.0
-    return start, cents
+    top = sums[end]
+    out = []
+    for limit in _LIMITS:
+        first = bisect_right(times, t - limit, start, end)
+        count, total = end - first, (top - sums[first]) / 100.0
+        out += (float(count), total, total / count if count else 0.0)
+    return start, out
 
 
 def _arrived(labels: list, t: int, own: str) -> int:
@@ -116,56 +146,74 @@ def compute(
     merch: MerchantState,
     merchant_hash: int,
     rules: RulesConfig,
-) -> dict[str, float]:
+) -> Features:
+    t, own = txn.event_time, txn.transaction_id
+    return Features(vector(
+        txn, int(txn.amount * 100), card, card.prior(t, own), cust, cust.prior(t, own) if cust is not None else 0,
+        merch, merchant_hash, int(rules.small_amount * 100), rules.burst_window_ms, rules.country_change_window_ms,
+    ))
+
+
+def vector(
+    txn: Transaction, cents: int, card: EventState, end: int, cust: Optional[EventState], cust_end: int,
+    merch: MerchantState, merchant_hash: int, small_cents: int, burst_ms: int, change_ms: int,
+) -> tuple[float, ...]:
+    """The features in FEATURE_NAMES order; `end`/`cust_end` are the states' `prior` indexes of txn."""
     t = txn.event_time
     own = txn.transaction_id
-    cents = int(txn.amount * 100)
+    country = txn.country
     amount = cents / 100.0
-    small_cents = int(rules.small_amount * 100)
-    out: dict[str, float] = {
-        "amount": amount,
-        "amount_log": math.log1p(amount),
-        "amount_whole": 1.0 if cents % 100 == 0 else 0.0,
-        "card_luhn_fail": 0.0 if txn.card_luhn_valid else 1.0,
-        "country_unknown": 0.0 if txn.country else 1.0,
-    }
-
-    end = card.prior(t, own)
-    start, prior_cents = _windows(card, end, t, out, "card")
-    window = card.events[start:end]
+    start, card_windows = _windows(card, end, t)
     burst = 1 if cents <= small_cents else 0
-    if window:
-        times = card.times()
-        last_age: Optional[int] = t - window[-1][0]
-        new_merchant = 0.0 if merchant_hash in [row[2] for row in window] else 1.0
-        countries = [row[3] for row in window]
-        new_country = 1.0 if txn.country and txn.country not in countries else 0.0
-        max_cents = max(prior_cents)
-        recent = countries[bisect_right(times, t - rules.country_change_window_ms, start, end) - start:]
-        country_change = 1.0 if txn.country and any(c and c != txn.country for c in recent) else 0.0
-        burst_from = bisect_right(times, t - rules.burst_window_ms, start, end) - start
-        burst += sum(1 for c in prior_cents[burst_from:] if c <= small_cents)
+    if end > start:
+        times, amounts = card.times, card.cents
+        last_age: Optional[int] = t - times[end - 1]
+        new_merchant = 0.0 if merchant_hash in card.hashes[start:end] else 1.0
+        new_country = 1.0 if country and country not in card.countries[start:end] else 0.0
+        max_cents = max(amounts[start:end])
+        recent = card.countries[bisect_right(times, t - change_ms, start, end):end]
+        country_change = 1.0 if country and any(c and c != country for c in recent) else 0.0
+        burst_from = bisect_right(times, t - burst_ms, start, end)
+        if burst_from < end:
+            burst += sum(1 for c in amounts[burst_from:end] if c <= small_cents)
     else:
         last_age, new_merchant, new_country, max_cents, country_change = None, 1.0, 0.0, 0, 0.0
-    mean = out["card_mean_30d"]
-    out["card_first_use"] = 1.0 if last_age is None else 0.0
-    out["card_amount_ratio"] = amount / mean if mean > 0 else 1.0
-    out["card_amount_max_ratio"] = cents / max_cents if max_cents else 1.0
-    out["card_new_merchant"] = new_merchant
-    out["card_new_country"] = new_country
-    out["card_country_change"] = country_change
-    out["card_small_burst"] = float(burst)
-    out["card_hours_since_last"] = (last_age if last_age is not None else HISTORY_MS) / HOUR_MS
-    out["card_fraud_labels"] = float(_arrived(card.labels, t, own))
-
-    _windows(cust, cust.prior(t, own) if cust is not None else 0, t, out, "cust")
-    out["cust_known"] = 1.0 if cust is not None else 0.0
-
+    mean = card_windows[11]  # card_mean_30d
+    out = [amount, math.log1p(amount), 1.0 if cents % 100 == 0 else 0.0, 0.0 if txn.card_luhn_valid else 1.0,
+           0.0 if country else 1.0]
+    out += card_windows
+    out += _windows(cust, cust_end, t)[1]
+    out += (
+        1.0 if last_age is None else 0.0,
+        amount / mean if mean > 0 else 1.0,
+        cents / max_cents if max_cents else 1.0,
+        new_merchant,
+        new_country,
+        country_change,
+        float(burst),
+        (last_age if last_age is not None else HISTORY_MS) / HOUR_MS,
+        float(_arrived(card.labels, t, own)) if card.labels else 0.0,
+        1.0 if cust is not None else 0.0,
+    )
     hour = t // HOUR_MS
-    frauds = _arrived_by_window(merch.labels, t, own)
-    for (label, span), fraud in zip(MERCHANT_WINDOWS, frauds):
-        count = merch.count_between(hour - span, hour)
-        out[f"merch_count_{label}"] = float(count)
-        out[f"merch_fraud_{label}"] = float(fraud)
-        out[f"merch_fraud_share_{label}"] = fraud / max(count, fraud) if fraud else 0.0
-    return out
+    frauds = _arrived_by_window(merch.labels, t, own) if merch.labels else _NO_FRAUD
+    hours = merch.hours
+    if hours:
+        totals, counts = merch.totals, merch.counts
+        before = totals[0] - counts[0]  # running total before the first bucket
+        index = bisect_left(hours, hour)
+        now = totals[index - 1] if index else before
+    for span, fraud in zip(_MERCHANT_SPANS, frauds):
+        if hours:
+            index = bisect_left(hours, hour - span)
+            count = now - (totals[index - 1] if index else before)
+        else:
+            count = 0
+        out += (float(count), float(fraud), fraud / max(count, fraud) if fraud else 0.0)
+    # A tuple of floats: the garbage collector stops tracking it, and scored
+    # transactions kept in memory (backtest, training) then cost it nothing.
+    return tuple(out)
+
+
+_NO_FRAUD = [0] * len(MERCHANT_WINDOWS)
+_MERCHANT_SPANS = tuple(span for _, span in MERCHANT_WINDOWS)

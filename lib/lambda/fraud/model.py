@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from .features import FEATURE_NAMES
+from .features import FEATURE_NAMES, INDEX, Features
 
 MODELS_DIR = Path(__file__).with_name("models")
 DEFAULT_MODEL = MODELS_DIR / "model-v1.json"
@@ -47,7 +47,11 @@ def _numbers(data: Mapping[str, Any], key: str, length: int, where: str) -> list
 
 
 class TreeEnsemble:
-    __slots__ = ("version", "features", "init", "trees")
+    """`raw` walks the trees node by node (the reference); `predict` runs the same
+    walk compiled once, at load, into one Python expression of nested conditionals
+    (see `_compile`): identical leaves, added in the same order, so bit-identical."""
+
+    __slots__ = ("version", "features", "init", "trees", "_walk")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.version = str(data["version"])
@@ -75,6 +79,7 @@ class TreeEnsemble:
                 ):
                     raise ModelError(f"{where}: node {node} points outside the tree")
             self.trees.append((left, right, feature, threshold, value))
+        self._walk = _compile(self.trees, [INDEX[name] for name in self.features])
 
     def raw(self, x: Sequence[float]) -> float:
         total = self.init
@@ -86,8 +91,55 @@ class TreeEnsemble:
         return total
 
     def predict(self, features: Mapping[str, float]) -> float:
+        if self._walk is None:
+            get = features.get
+            return _sigmoid(self.raw([get(name, 0.0) for name in self.features]))
+        if type(features) is Features:
+            return _sigmoid(self._walk(features.vector, self.init))
         get = features.get
-        return _sigmoid(self.raw([get(name, 0.0) for name in self.features]))
+        return _sigmoid(self._walk([get(name, 0.0) for name in FEATURE_NAMES], self.init))
+
+
+# Beyond these the interpreted walk is used: deep nesting hits parser limits, and
+# compiling a huge ensemble would cost more cold start than it saves.
+_COMPILE_MAX_DEPTH = 40
+_COMPILE_MAX_NODES = 50_000
+
+
+def _compile(trees: list, positions: list[int]) -> Optional[Callable[[Sequence[float], float], float]]:
+    """One function `walk(x, init)` over a FEATURE_NAMES-ordered vector x.
+
+    Its source is built only from validated numbers (node indexes, feature
+    positions, and thresholds and leaf values that are finite floats, whose
+    repr reads back exactly), never from text in the artifact. The sum is
+    ((init + tree_0) + tree_1) + ..., the order `raw` adds in.
+    """
+    if sum(len(tree[0]) for tree in trees) > _COMPILE_MAX_NODES:
+        return None
+    used = sorted({positions[f] for left, _, feature, _, _ in trees for f, l in zip(feature, left) if l != -1})
+
+    def node(tree: tuple, index: int, depth: int) -> str:
+        left, right, feature, threshold, value = tree
+        if left[index] == -1:
+            return repr(value[index])
+        if depth >= _COMPILE_MAX_DEPTH:
+            raise RecursionError
+        return (f"({node(tree, left[index], depth + 1)} if x{positions[feature[index]]} <= {threshold[index]!r}"
+                f" else {node(tree, right[index], depth + 1)})")
+
+    try:
+        terms = [node(tree, 0, 0) for tree in trees]
+    except RecursionError:
+        return None
+    unpack = ", ".join(f"x{i}" if i in used else "_" for i in range(len(FEATURE_NAMES)))
+    # Chunks of 50 trees per statement keep the expression shallow for the compiler.
+    lines = [f"    {unpack} = x", "    t = init"]
+    for first in range(0, len(terms), 50):
+        lines.append("    t = (t\n        + " + "\n        + ".join(terms[first:first + 50]) + ")")
+    source = "def walk(x, init):\n" + "\n".join(lines) + "\n    return t\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<fraud.model ensemble>", "exec"), namespace)  # noqa: S102 (numbers only, see above)
+    return namespace["walk"]
 
 
 class LogisticModel:

@@ -59,12 +59,15 @@ class ConfigError(ValueError):
 
 
 class Rule:
-    __slots__ = ("code", "type", "weight", "description", "feature", "fires")
+    __slots__ = ("code", "type", "weight", "description", "feature", "fires", "spec")
 
-    def __init__(self, code: str, type_: str, weight: int, description: str, feature: Optional[str], fires: Predicate):
+    def __init__(self, code: str, type_: str, weight: int, description: str, feature: Optional[str], fires: Predicate,
+                 spec: Optional[tuple] = None):
         self.code, self.type, self.weight, self.description = code, type_, weight, description
         self.feature = feature  # the feature a `feature` rule reads, None otherwise
         self.fires = fires
+        # What `fires` checks, as validated values (fraud.scoring.compile_rules); None: only `fires` knows.
+        self.spec = spec
 
     def describe(self, txn: Transaction, features: Mapping[str, float]) -> str:
         value = features.get(self.feature, 0.0) if self.feature else 0.0
@@ -101,38 +104,44 @@ def _strings(value: Any, where: str, problems: list[str]) -> list[str]:
     return value
 
 
-def _predicate(type_: str, params: Mapping[str, Any], where: str, problems: list[str]) -> tuple[Predicate, Optional[str]]:
+def _predicate(
+    type_: str, params: Mapping[str, Any], where: str, problems: list[str]
+) -> tuple[Predicate, Optional[str], tuple]:
     if type_ == "amount_above":
         limit = _decimal(params.get("amount"), f"{where}.params.amount", problems)
-        return (lambda t, f: t.amount > limit), None
+        return (lambda t, f: t.amount > limit), None, (type_, limit)
     if type_ == "round_amount_below":
         limit = _decimal(params.get("amount"), f"{where}.params.amount", problems)
-        return (lambda t, f: t.amount < limit and t.amount == t.amount.to_integral_value()), None
+        return (lambda t, f: t.amount < limit and t.amount == t.amount.to_integral_value()), None, (type_, limit)
     if type_ == "merchant_in":
         names = frozenset(normalise_text(m) for m in _strings(params.get("merchants"), f"{where}.params.merchants", problems))
-        return (lambda t, f: normalise_text(t.merchant) in names), None
+        return (lambda t, f: normalise_text(t.merchant) in names), None, (type_, names)
     if type_ == "location_in":
         countries = frozenset(c.upper() for c in _strings(params.get("countries", []), f"{where}.params.countries", problems))
         for code in countries:
             if len(code) != 2 or not code.isalpha():
                 problems.append(f"{where}.params.countries: {code!r} is not an ISO 3166 alpha-2 code")
         places = frozenset(normalise_text(p) for p in _strings(params.get("locations", []), f"{where}.params.locations", problems))
-        return (lambda t, f: t.country in countries or normalise_text(t.location) in places), None
+        located: Predicate = lambda t, f: t.country in countries or normalise_text(t.location) in places  # noqa: E731
+        return located, None, (type_, countries, places)
     if type_ == "card_checksum_failed":
-        return (lambda t, f: not t.card_luhn_valid), None
+        return (lambda t, f: not t.card_luhn_valid), None, (type_,)
     # type_ == "feature": one condition, or {"all": [conditions]} that must all hold.
     conditions = params.get("all") if "all" in params else [params]
     if not isinstance(conditions, list) or not conditions:
         problems.append(f"{where}.params.all: must be a non-empty list of conditions")
         conditions = []
     checks: list[tuple[str, Callable[[float, float], bool], float]] = []
+    ops: list[str] = []
     for number, condition in enumerate(conditions):
         at = f"{where}.params" + (f".all[{number}]" if "all" in params else "")
         if not isinstance(condition, Mapping):
             problems.append(f"{at}: must be an object")
             continue
         checks.append(_condition(condition, at, problems))
+        ops.append(str(condition.get("op")))
     first = checks[0][0] if checks else None
+    spec = (type_, tuple((name, op, bound) for (name, _, bound), op in zip(checks, ops)))
 
     def fires(t: Transaction, f: Mapping[str, float]) -> bool:
         for name, compare, bound in checks:
@@ -140,7 +149,7 @@ def _predicate(type_: str, params: Mapping[str, Any], where: str, problems: list
                 return False
         return bool(checks)
 
-    return fires, first
+    return fires, first, spec
 
 
 def _condition(condition: Mapping[str, Any], at: str, problems: list[str]) -> tuple[str, Callable[[float, float], bool], float]:
@@ -253,8 +262,8 @@ class RulesConfig:
             if not isinstance(params, Mapping):
                 problems.append(f"{where}.params: must be an object")
                 params = {}
-            fires, feature = _predicate(type_, params, where, problems)
-            rules.append(Rule(str(code), type_, weight, description, feature, fires))
+            fires, feature, spec = _predicate(type_, params, where, problems)
+            rules.append(Rule(str(code), type_, weight, description, feature, fires, spec))
         return rules
 
     @classmethod

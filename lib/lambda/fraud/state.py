@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import zlib
 from bisect import bisect_left
+from itertools import accumulate
 from typing import Any, Mapping, Optional
 
 from .reference import normalise_text
@@ -92,45 +93,83 @@ class _State:
 
 
 class EventState(_State):
-    """Card or customer history; `id_col` is where the transaction id sits in a row."""
+    """Card or customer history; `id_col` is where the transaction id sits in a row.
 
-    __slots__ = ("events", "labels", "id_col", "_times", "_owned")
+    Alongside the rows it keeps derived columns (never stored in the document):
+    `times`, `cents`, `sums` (running total of cents before each row, one
+    longer than the rows, so a window sum is two lookups) and, for cards,
+    `hashes` (merchant) and `countries`. A state built from `derived` (what
+    `derived()` returned for the very same events list) adopts them instead of
+    rebuilding, and from then on owns them: it changes them in place, so whoever
+    handed them over must have let go of them (the engine takes them out of its
+    cache and puts them back only once the state's document is committed).
+    """
 
-    def __init__(self, doc: Optional[Mapping[str, Any]], id_col: int) -> None:
+    __slots__ = ("events", "labels", "id_col", "times", "cents", "sums", "hashes", "countries", "_owned")
+
+    def __init__(self, doc: Optional[Mapping[str, Any]], id_col: int, derived: Optional[tuple] = None) -> None:
         super().__init__(doc)
         self.id_col = id_col
         int_cols = (0, 1, 2) if id_col == 4 else (0, 1)
-        self.events = _ints(doc.get("events"), int_cols) if doc else []
+        self.events = events = _ints(doc.get("events"), int_cols) if doc else []
         self.labels = _ints(doc.get("labels"), (1, 2)) if doc else []
-        self._times: Optional[list[int]] = None  # event times, for C-speed bisects
         self._owned = False
+        if derived is not None and derived[0] is events:
+            _, self.times, self.cents, self.sums, self.hashes, self.countries = derived
+        elif events:
+            columns = list(zip(*events))  # one C-speed transpose instead of a pass per column
+            self.times, self.cents = list(columns[0]), list(columns[1])
+            self.sums = list(accumulate(self.cents, initial=0))
+            self.hashes, self.countries = (list(columns[2]), list(columns[3])) if id_col == 4 else (None, None)
+        else:
+            self.times, self.cents, self.sums = [], [], [0]
+            self.hashes, self.countries = ([], []) if id_col == 4 else (None, None)
 
-    def times(self) -> list[int]:
-        if self._times is None:
-            self._times = [row[0] for row in self.events]
-        return self._times
+    def derived(self) -> tuple:
+        """The rows and their columns, for a later state over the same (unchanged) rows."""
+        return self.events, self.times, self.cents, self.sums, self.hashes, self.countries
 
     def prior(self, event_time: int, transaction_id: str) -> int:
         """Index one past the last event strictly before (event_time, transaction_id)."""
-        events, col = self.events, self.id_col
-        index = bisect_left(self.times(), event_time)
-        while index < len(events) and events[index][0] == event_time and events[index][col] < transaction_id:
-            index += 1
+        times = self.times
+        index = bisect_left(times, event_time)
+        if index < len(times) and times[index] == event_time:  # ties: by transaction id
+            events, col = self.events, self.id_col
+            while index < len(events) and events[index][0] == event_time and events[index][col] < transaction_id:
+                index += 1
         return index
 
-    def has(self, event_time: int, transaction_id: str) -> bool:
-        """Is this transaction already applied (the replay marker)?"""
-        index = self.prior(event_time, transaction_id)
+    def applied_at(self, index: int, event_time: int, transaction_id: str) -> bool:
+        """Is the transaction at `index` (its `prior`) this one, i.e. already applied?"""
         events = self.events
         return index < len(events) and events[index][0] == event_time and events[index][self.id_col] == transaction_id
 
+    def has(self, event_time: int, transaction_id: str) -> bool:
+        """Is this transaction already applied (the replay marker)?"""
+        return self.applied_at(self.prior(event_time, transaction_id), event_time, transaction_id)
+
     def add(self, row: list[Any]) -> None:
-        if not self._owned:
+        self.insert(self.prior(row[0], row[self.id_col]), row)
+
+    def insert(self, index: int, row: list[Any]) -> None:
+        """Insert `row` at `index`, which must be its `prior` position."""
+        if not self._owned:  # the rows may be shared with the store; the columns are this state's own
             self.events, self._owned = list(self.events), True
-        index = self.prior(row[0], row[self.id_col])
-        self.events.insert(index, row)
-        self.times().insert(index, row[0])
-        self._touch(row[0])
+        time_ms, cents, sums = row[0], row[1], self.sums
+        if index == len(self.events):  # the common, in-order case
+            self.events.append(row)
+            self.times.append(time_ms)
+            self.cents.append(cents)
+            sums.append(sums[-1] + cents)
+        else:
+            self.events.insert(index, row)
+            self.times.insert(index, time_ms)
+            self.cents.insert(index, cents)
+            sums[index:] = accumulate(self.cents[index:], initial=sums[index])
+        if self.hashes is not None:
+            self.hashes.insert(index, row[2])
+            self.countries.insert(index, row[3])
+        self._touch(time_ms)
         self.changed = True
 
     def set_label(self, transaction_id: str, event_time: int, labelled_at: int, fraud: bool) -> None:
@@ -147,8 +186,16 @@ class EventState(_State):
     def to_document(self) -> dict[str, Any]:
         events = self.events
         if events and (events[0][0] < events[-1][0] - RETAIN_MS or len(events) > EVENT_CAP):
-            start = bisect_left(self.times(), events[-1][0] - RETAIN_MS)
-            events = events[max(start, len(events) - EVENT_CAP):]
+            start = bisect_left(self.times, events[-1][0] - RETAIN_MS)
+            start = max(start, len(events) - EVENT_CAP)
+            if self._owned:
+                del events[:start]
+            else:
+                self.events = events = events[start:]
+            # The columns follow the rows; `sums` keeps its offset (windows use differences only).
+            del self.times[:start], self.cents[:start], self.sums[:start]
+            if self.hashes is not None:
+                del self.hashes[:start], self.countries[:start]
         doc = self._base()
         # No copies: these lists are either fresh or owned by this (discarded) state,
         # and nobody mutates a list once it is in a document.

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from fraud.engine import FraudEngine, InMemoryStateStore
-from fraud.features import FEATURE_NAMES, WINDOWS
+from fraud.features import FEATURE_NAMES, WINDOWS, Features
 from fraud.models import Transaction
 from fraud.state import DAY_MS, HOUR_MS
 from fraud_factories import make_txn
@@ -172,3 +172,15 @@ def test_replay_after_label_arrival_scores_identically() -> None:
     before = ENGINE.assess_batch([a, b], store)
     ENGINE.record_label(a, "fraud", T + 2 * MINUTE, store)
     assert ENGINE.assess_batch([b, a], store) == [before[1], before[0]]
+
+
+def test_features_read_as_a_name_to_value_mapping() -> None:
+    [a] = ENGINE.assess_batch([tx(1, T, amount="12.00")], InMemoryStateStore())
+    features = a.features
+    assert isinstance(features, Features) and len(features) == len(FEATURE_NAMES) == len(features.vector)
+    assert list(features) == list(FEATURE_NAMES) and features["amount"] == 12.0 == features.get("amount")
+    assert "amount" in features and "shoe_size" not in features and features.get("shoe_size", -1.0) == -1.0
+    with pytest.raises(KeyError):
+        features["shoe_size"]
+    assert features == dict(features) and dict(features) == features and "card_count_1h" in repr(features)
+    assert all(type(v) is float for v in features.values())

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fraud.engine import FraudEngine, InMemoryStateStore
+from fraud.features import FEATURE_NAMES, Features
 from fraud.rules_config import DEFAULT_PATH, RulesConfig
 from fraud.model import DEFAULT_MODEL, LogisticModel, ModelError, TreeEnsemble, from_dict, load_model
 from fraud_factories import make_txn
@@ -126,3 +128,33 @@ def test_model_raises_the_score_through_a_reason() -> None:
     [a] = engine.assess_batch([make_txn(amount="500")], InMemoryStateStore())
     model_points = [r.contribution for r in a.reasons if r.code == "MODEL_RISK"]
     assert model_points == [round(sigmoid(-1.0) * 60)]
+
+
+def _vectors(count: int, seed: int) -> list[tuple[float, ...]]:
+    rng = random.Random(seed)
+    picks = (0.0, 1.0, 2.5, 100.0, 100.01, -1.0)
+    return [tuple(rng.choice(picks) if rng.random() < 0.5 else rng.uniform(-5, 500) for _ in FEATURE_NAMES)
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("artifact", ["bundled", "small"])
+def test_compiled_ensemble_is_bit_identical_to_the_tree_walk(artifact: str) -> None:
+    model = load_model() if artifact == "bundled" else from_dict(GBDT)
+    assert isinstance(model, TreeEnsemble) and model._walk is not None
+    for vector in _vectors(2000, seed=5):
+        by_name = dict(zip(FEATURE_NAMES, vector))
+        reference = model.raw([by_name[name] for name in model.features])
+        assert model._walk(vector, model.init) == reference  # exact: same leaves, same order of additions
+        assert model.predict(Features(vector)) == model.predict(by_name)
+
+
+def test_too_deep_trees_fall_back_to_the_walk() -> None:
+    depth = 60  # a chain of splits on amount, deeper than the compiler is given
+    left = [i + 1 for i in range(depth)] + [-1, -1]
+    right = [depth + 1] * depth + [-1, -1]
+    tree = {"left": left, "right": right, "feature": [0] * (depth + 2),
+            "threshold": [float(100 - i) for i in range(depth)] + [-2, -2], "value": [0.0] * depth + [-1.0, 3.0]}
+    model = from_dict({**GBDT, "trees": [tree]})
+    assert isinstance(model, TreeEnsemble) and model._walk is None
+    assert model.predict({"amount": 1.0}) == pytest.approx(sigmoid(-2.0 + 0.5 * -1.0))
+    assert model.predict({"amount": 500.0}) == pytest.approx(sigmoid(-2.0 + 0.5 * 3.0))

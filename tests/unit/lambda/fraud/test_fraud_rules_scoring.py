@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraud.rules_config import DEFAULT_PATH, ConfigError, RulesConfig
-from fraud.scoring import _fit, score
+from fraud.features import FEATURE_NAMES, Features
+from fraud.rules_config import DEFAULT_PATH, ConfigError, Rule, RulesConfig
+from fraud.scoring import Scorer, _fit, compile_rules, score
 from fraud_factories import make_txn
 
 RULES = RulesConfig.load()
@@ -187,3 +188,40 @@ def test_load_from_path_and_bad_files(tmp_path: Path) -> None:
         RulesConfig.load(broken)
     with pytest.raises(ConfigError, match="cannot read"):
         RulesConfig.load(tmp_path / "missing.json")
+
+
+EVERY_TYPE = RulesConfig.from_dict({**BASE, "rules": BASE["rules"] + [
+    {"code": "LOCATION_TEXT", "type": "location_in", "weight": 7, "description": "{location}",
+     "params": {"locations": ["Gotham City"]}},
+    {"code": "QUIET", "type": "feature", "weight": 0, "description": "never counted",
+     "params": {"feature": "amount", "op": ">", "value": 0}},
+    {"code": "EXACT", "type": "feature", "weight": 3, "description": "{value}",
+     "params": {"all": [{"feature": "card_count_1h", "op": "==", "value": 2},
+                        {"feature": "amount_log", "op": "<", "value": "4.5"},
+                        {"feature": "cust_sum_1d", "op": "<=", "value": 30}]}},
+]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("20000"), places=2),
+    merchant=st.sampled_from(["Scam Store", "Corner Shop", "SCAM  store!"]),
+    place=st.sampled_from([("Lagos", "NG"), ("Boston, USA", "US"), ("Gotham City", ""), ("", "")]),
+    luhn=st.booleans(),
+    values=st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 0.05, 4.4, 250.0]),
+                    min_size=len(FEATURE_NAMES), max_size=len(FEATURE_NAMES)),
+    p=st.sampled_from([0.0, 0.004, 0.5, 0.9, 1.0]),
+)
+def test_prepared_scorer_matches_score(amount: Decimal, merchant: str, place: tuple, luhn: bool, values: list,
+                                       p: float) -> None:
+    txn = make_txn(amount=amount, merchant=merchant, location=place[0], country=place[1], card_luhn_valid=luhn)
+    features = Features(tuple(values))
+    by_name = dict(zip(FEATURE_NAMES, values))
+    for rules in (RULES, EVERY_TYPE):
+        assert Scorer(rules, FixedModel(p))(txn, features) == score(txn, by_name, rules, FixedModel(p))
+        assert Scorer(rules, None)(txn, features) == score(txn, by_name, rules)
+
+
+def test_a_rule_built_by_hand_is_asked_through_fires() -> None:
+    hand = Rule("BY_HAND", "feature", 20, "by hand", None, lambda t, f: f["card_count_1h"] > 1)
+    assert hand.spec is None and compile_rules([hand])(make_txn(), (), Features((2.0,) * len(FEATURE_NAMES))) == [0]
