@@ -173,6 +173,16 @@ def test_same_idempotency_key_returns_the_original_response(aws, api_event, cont
     assert "1234567890123456" not in aws.raw_items("idempotency")
 
 
+def test_idempotency_layer_is_built_on_the_first_keyed_request_with_its_context(aws, api_event, context):
+    deps = api_handler.container()
+    assert post(api_event, context, SPEC_EXAMPLE)[0] == 201
+    assert "record_once" not in vars(deps)  # no key: Powertools idempotency not needed yet
+    assert post(api_event, context, SPEC_EXAMPLE, headers={"Idempotency-Key": "first-keyed"})[0] == 201
+    assert "record_once" in vars(deps)
+    # Powertools' timeout handling sees the current invocation's context.
+    assert deps.idempotency_config.lambda_context is context
+
+
 def test_same_idempotency_key_with_another_body_is_422(aws, api_event, context):
     headers = {"Idempotency-Key": "k-1"}
     assert post(api_event, context, SPEC_EXAMPLE, headers=headers)[0] == 201

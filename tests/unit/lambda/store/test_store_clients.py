@@ -1,8 +1,12 @@
 """The small store classes: queue batching/retries, the KMS-derived key, the transactions table,
-the feedback route's per-document state store."""
+the feedback route's per-document state store; clients made on first use, not at import."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +18,16 @@ from store.keys import FINGERPRINT_LABEL, FingerprintKeyProvider
 from store.label_state import LabelStateStore
 from store.queues import OutgoingMessage, QueueSender
 from store.transactions import LabelConflict, TransactionExists, TransactionNotFound, TransactionRepository
+
+
+LAMBDA_ROOT = Path(__file__).resolve().parents[4] / "lib" / "lambda"
+# What the handlers' container() requires, as a deployed function has it (values never used).
+HANDLER_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1", "TRANSACTIONS_TABLE": "t", "STATE_TABLE": "s", "IDEMPOTENCY_TABLE": "i",
+    "CARD_FINGERPRINT_KEY_ID": "alias/k", "ALERT_QUEUE_URL": "https://sqs/q", "FAILURE_QUEUE_URL": "https://sqs/f",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:::t", "POWERTOOLS_SERVICE_NAME": "import-test",
+    "POWERTOOLS_METRICS_NAMESPACE": "FraudDetection",
+}  # fmt: skip
 
 
 def messages(n: int) -> list[OutgoingMessage]:
@@ -87,6 +101,33 @@ def test_fingerprint_key_is_one_generate_mac_per_container(aws):
 def test_clients_are_shared_per_container(aws):
     assert store_aws.client("dynamodb") is store_aws.client("dynamodb")
     assert store_aws.client("sqs") is not store_aws.client("dynamodb")
+
+
+def test_first_client_hooks_run_once_before_the_first_client(aws, monkeypatch):
+    seen: list[str] = []
+    monkeypatch.setattr(store_aws, "_before_first_client", [])
+    store_aws.before_first_client(lambda: seen.append("patched"))
+    store_aws.client.cache_clear()
+    store_aws.client("dynamodb")
+    store_aws.client("sqs")
+    assert seen == ["patched"]
+
+
+@pytest.mark.parametrize("handler", ["api_handler", "fraud_detection", "notification_handler"])
+def test_importing_a_handler_and_its_container_leaves_boto3_to_the_first_request(handler):
+    """Lambda runs the import during init; boto3, botocore's client and Powertools' idempotency
+    and batch utilities (which import both) wait for warm_up() or the first request."""
+    probe = (
+        f"import sys; sys.path[:0] = [{str(LAMBDA_ROOT)!r}]; import {handler} as h; h.container(); "
+        "heavy = {'boto3', 'botocore.client', 'aws_lambda_powertools.utilities.idempotency', "
+        "'aws_lambda_powertools.utilities.batch', 'aws_lambda_powertools.utilities.data_classes'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    env = {**os.environ, **HANDLER_ENV, "LAMBDA_TASK_ROOT": str(LAMBDA_ROOT), "POWERTOOLS_TRACE_DISABLED": "0"}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
+                            check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"  # after the handler's own log lines
 
 
 def test_transactions_repository_conditions(aws):
