@@ -18,9 +18,9 @@ last part is `first_use_ms`: nothing calls AWS, it is the time the first request
 creating things, and deferring it moves it rather than removing it, so `cold_ms` (import +
 init + first use, median) is reported beside `total_ms` (import + init, the headline).
 Interpreter start-up itself (Lambda's runtime bootstrap) is not included. Median of --runs
-runs per handler, plus the floor: a bare `import boto3` + one client, which every handler
-pays on its first request. Also the zips' sizes, and with --importtime the heaviest imports
-of one run (`python -X importtime`), at import and at first use.
+runs per handler, taken round-robin, plus the floor: a bare `import boto3` + one client,
+which every handler pays on its first request. Also the zips' sizes, and with --importtime
+the heaviest imports of one run (`python -X importtime`), at import and at first use.
 """
 from __future__ import annotations
 
@@ -140,9 +140,14 @@ def run(runs: int = 7, importtime: bool = True) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         totals: dict[str, float] = {}
         colds: dict[str, float] = {}
-        for name in ("floor", *HANDLERS):
-            log(f"cold start of {name}: {runs} fresh interpreters")
-            record = summarize(name, [probe(paths, name) for _ in range(runs)])
+        names = ("floor", *HANDLERS)
+        log(f"cold start of {', '.join(names)}: {runs} fresh interpreters each")
+        samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        for _ in range(runs):
+            for name in names:  # round-robin: a load change on a shared machine hits every row alike
+                samples[name].append(probe(paths, name))
+        for name in names:
+            record = summarize(name, samples[name])
             if importtime and name != "floor":
                 record.update(import_phases(probe(paths, name, ("-X", "importtime"))["importtime"]))
             if name != "floor":
