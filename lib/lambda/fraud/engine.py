@@ -186,7 +186,7 @@ class FraudEngine:
             merch = merchants.get(mk)
             if merch is None:
                 merch = merchants[mk] = MerchantState(docs.get(mk))
-            cust = cust_end = None
+            cust = None
             if uk is not None:
                 cust = customers.get(uk)
                 if cust is None:

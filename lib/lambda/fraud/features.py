@@ -95,10 +95,11 @@ class Features(Mapping[str, float]):
         return f"Features({dict(zip(FEATURE_NAMES, self.vector))!r})"
 
 
-_ZERO_WINDOWS = [0.0] * (3 * len(WINDOWS))
+_ZERO_WINDOWS = (0.0,) * (3 * len(WINDOWS))
+_H1, _D1, _D7, _D30 = _LIMITS  # the WINDOWS, unrolled below
 
 
-def _windows(state: Optional[EventState], end: int, t: int) -> tuple[int, list[float]]:
+def _windows(state: Optional[EventState], end: int, t: int) -> tuple[int, tuple[float, ...]]:
     """Count, sum and mean of amount (currency units) over the WINDOWS, in FEATURE_NAMES order.
 
     Also returns the start index of the 30-day window. Sums are differences of the
@@ -108,14 +109,21 @@ def _windows(state: Optional[EventState], end: int, t: int) -> tuple[int, list[f
         return end, _ZERO_WINDOWS
     times, sums = state.times, state.sums
     # In a window W when 0 <= t - time < W, i.e. time > t - W: bisect_right finds the first such event.
-    start = bisect_right(times, t - HISTORY_MS, 0, end)
+    start = bisect_right(times, t - _D30, 0, end)
     top = sums[end]
-    out = []
-    for limit in _LIMITS:
-        first = bisect_right(times, t - limit, start, end)
-        count, total = end - first, (top - sums[first]) / 100.0
-        out += (float(count), total, total / count if count else 0.0)
-    return start, out
+    d7 = bisect_right(times, t - _D7, start, end)
+    d1 = bisect_right(times, t - _D1, d7, end)
+    h1 = bisect_right(times, t - _H1, d1, end)
+    c1, s1 = end - h1, (top - sums[h1]) / 100.0
+    c2, s2 = end - d1, (top - sums[d1]) / 100.0
+    c3, s3 = end - d7, (top - sums[d7]) / 100.0
+    c4, s4 = end - start, (top - sums[start]) / 100.0
+    return start, (
+        float(c1), s1, s1 / c1 if c1 else 0.0,
+        float(c2), s2, s2 / c2 if c2 else 0.0,
+        float(c3), s3, s3 / c3 if c3 else 0.0,
+        float(c4), s4, s4 / c4 if c4 else 0.0,
+    )
 
 
 def _arrived(labels: list, t: int, own: str) -> int:
@@ -172,18 +180,36 @@ def vector(
         new_country = 1.0 if country and country not in card.countries[start:end] else 0.0
         max_cents = max(amounts[start:end])
         recent = card.countries[bisect_right(times, t - change_ms, start, end):end]
-        country_change = 1.0 if country and any(c and c != country for c in recent) else 0.0
+        country_change = 1.0 if country and recent and any(c and c != country for c in recent) else 0.0
         burst_from = bisect_right(times, t - burst_ms, start, end)
         if burst_from < end:
             burst += sum(1 for c in amounts[burst_from:end] if c <= small_cents)
     else:
         last_age, new_merchant, new_country, max_cents, country_change = None, 1.0, 0.0, 0, 0.0
     mean = card_windows[11]  # card_mean_30d
-    out = [amount, math.log1p(amount), 1.0 if cents % 100 == 0 else 0.0, 0.0 if txn.card_luhn_valid else 1.0,
-           0.0 if country else 1.0]
-    out += card_windows
-    out += _windows(cust, cust_end, t)[1]
-    out += (
+    hour = t // HOUR_MS
+    f1, f7, f30 = _arrived_by_window(merch.labels, t, own) if merch.labels else _NO_FRAUD
+    hours = merch.hours
+    if hours:  # whole hours before the transaction's own: differences of running totals
+        totals = merch.totals
+        before = totals[0] - merch.counts[0]  # running total before the first bucket
+        index = bisect_left(hours, hour)
+        now = totals[index - 1] if index else before
+        index = bisect_left(hours, hour - _M1, 0, index)
+        m1 = now - (totals[index - 1] if index else before)
+        index = bisect_left(hours, hour - _M7, 0, index)
+        m7 = now - (totals[index - 1] if index else before)
+        index = bisect_left(hours, hour - _M30, 0, index)
+        m30 = now - (totals[index - 1] if index else before)
+    else:
+        m1 = m7 = m30 = 0
+    # A tuple of floats: the garbage collector stops tracking it, and scored
+    # transactions kept in memory (backtest, training) then cost it nothing.
+    return (
+        amount, math.log1p(amount), 1.0 if cents % 100 == 0 else 0.0, 0.0 if txn.card_luhn_valid else 1.0,
+        0.0 if country else 1.0,
+        *card_windows,
+        *_windows(cust, cust_end, t)[1],
         1.0 if last_age is None else 0.0,
         amount / mean if mean > 0 else 1.0,
         cents / max_cents if max_cents else 1.0,
@@ -194,26 +220,11 @@ def vector(
         (last_age if last_age is not None else HISTORY_MS) / HOUR_MS,
         float(_arrived(card.labels, t, own)) if card.labels else 0.0,
         1.0 if cust is not None else 0.0,
+        float(m1), float(f1), f1 / max(m1, f1) if f1 else 0.0,
+        float(m7), float(f7), f7 / max(m7, f7) if f7 else 0.0,
+        float(m30), float(f30), f30 / max(m30, f30) if f30 else 0.0,
     )
-    hour = t // HOUR_MS
-    frauds = _arrived_by_window(merch.labels, t, own) if merch.labels else _NO_FRAUD
-    hours = merch.hours
-    if hours:
-        totals, counts = merch.totals, merch.counts
-        before = totals[0] - counts[0]  # running total before the first bucket
-        index = bisect_left(hours, hour)
-        now = totals[index - 1] if index else before
-    for span, fraud in zip(_MERCHANT_SPANS, frauds):
-        if hours:
-            index = bisect_left(hours, hour - span)
-            count = now - (totals[index - 1] if index else before)
-        else:
-            count = 0
-        out += (float(count), float(fraud), fraud / max(count, fraud) if fraud else 0.0)
-    # A tuple of floats: the garbage collector stops tracking it, and scored
-    # transactions kept in memory (backtest, training) then cost it nothing.
-    return tuple(out)
 
 
-_NO_FRAUD = [0] * len(MERCHANT_WINDOWS)
-_MERCHANT_SPANS = tuple(span for _, span in MERCHANT_WINDOWS)
+_NO_FRAUD = (0,) * len(MERCHANT_WINDOWS)
+_M1, _M7, _M30 = (span for _, span in MERCHANT_WINDOWS)  # hours, unrolled above

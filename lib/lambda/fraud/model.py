@@ -99,6 +99,12 @@ class TreeEnsemble:
         get = features.get
         return _sigmoid(self._walk([get(name, 0.0) for name in FEATURE_NAMES], self.init))
 
+    def predict_vector(self, vector: Sequence[float]) -> float:
+        """`predict` of the features in FEATURE_NAMES order (fraud.features.Features.vector)."""
+        if self._walk is None:
+            return _sigmoid(self.raw([vector[INDEX[name]] for name in self.features]))
+        return _sigmoid(self._walk(vector, self.init))
+
 
 # Beyond these the interpreted walk is used: deep nesting hits parser limits, and
 # compiling a huge ensemble would cost more cold start than it saves.

@@ -93,13 +93,14 @@ class Scorer:
     the feature vector (`compile_rules`), the model reads the vector directly.
     """
 
-    __slots__ = ("rules", "model", "version", "_fired", "_model_weight")
+    __slots__ = ("rules", "model", "version", "_fired", "_model_weight", "_by_vector")
 
     def __init__(self, rules: RulesConfig, model: Optional[Model]) -> None:
         self.rules, self.model = rules, model
         self.version = model_version(rules, model)
         self._fired = compile_rules(rules.rules)
         self._model_weight = rules.model_weight if model is not None else 0
+        self._by_vector = hasattr(model, "predict_vector")  # fraud.model's models read the vector directly
 
     def __call__(self, txn: Transaction, features: Features) -> Assessment:
         rules = self.rules
@@ -110,7 +111,8 @@ class Scorer:
             fired = [(chosen[i].code, chosen[i].describe(txn, features), chosen[i].weight) for i in hits]
         if self._model_weight:
             model = self.model
-            probability = min(1.0, max(0.0, float(model.predict(features))))  # type: ignore[union-attr]
+            raw = model.predict_vector(features.vector) if self._by_vector else model.predict(features)  # type: ignore
+            probability = min(1.0, max(0.0, float(raw)))
             points = round(probability * self._model_weight)
             if points:
                 fired.append(("MODEL_RISK", f"Model {model.version} fraud probability {probability:.2f}", points))  # type: ignore[union-attr]

@@ -78,15 +78,17 @@ def _ints(rows: Any, int_columns: tuple[int, ...]) -> list[list[Any]]:
 
 
 class _State:
-    __slots__ = ("version", "expires_at", "changed")
+    """`version` (None: no document yet), `expires_at`, `changed`: set by each kind's __init__."""
 
-    def __init__(self, doc: Optional[Mapping[str, Any]]) -> None:
-        self.version: Optional[int] = int(doc["version"]) if doc else None
-        self.expires_at = int(doc.get("expires_at", 0)) if doc else 0
-        self.changed = False
+    __slots__ = ("version", "expires_at", "changed")
+    version: Optional[int]
+    expires_at: int
+    changed: bool
 
     def _touch(self, time_ms: int) -> None:
-        self.expires_at = max(self.expires_at, (time_ms + RETAIN_MS + TTL_SLACK_MS) // 1000)
+        expires_at = (time_ms + RETAIN_MS + TTL_SLACK_MS) // 1000
+        if expires_at > self.expires_at:
+            self.expires_at = expires_at
 
     def _base(self) -> dict[str, Any]:
         return {"version": (self.version or 0) + 1, "expires_at": self.expires_at}
@@ -108,15 +110,21 @@ class EventState(_State):
     __slots__ = ("events", "labels", "id_col", "times", "cents", "sums", "hashes", "countries", "_owned")
 
     def __init__(self, doc: Optional[Mapping[str, Any]], id_col: int, derived: Optional[tuple] = None) -> None:
-        super().__init__(doc)
+        self.changed = self._owned = False
         self.id_col = id_col
-        int_cols = (0, 1, 2) if id_col == 4 else (0, 1)
-        self.events = events = _ints(doc.get("events"), int_cols) if doc else []
-        self.labels = _ints(doc.get("labels"), (1, 2)) if doc else []
-        self._owned = False
-        if derived is not None and derived[0] is events:
-            _, self.times, self.cents, self.sums, self.hashes, self.countries = derived
-        elif events:
+        if not doc:
+            self.version, self.expires_at, self.events, self.labels = None, 0, [], []
+        else:
+            self.version, self.expires_at = int(doc["version"]), int(doc.get("expires_at", 0))
+            events, labels = doc.get("events"), doc.get("labels")
+            self.labels = _ints(labels, (1, 2)) if labels else []
+            if derived is not None and derived[0] is events:  # rows as the columns were derived from
+                self.events = events
+                _, self.times, self.cents, self.sums, self.hashes, self.countries = derived
+                return
+            self.events = _ints(events, (0, 1, 2) if id_col == 4 else (0, 1))
+        events = self.events
+        if events:
             columns = list(zip(*events))  # one C-speed transpose instead of a pass per column
             self.times, self.cents = list(columns[0]), list(columns[1])
             self.sums = list(accumulate(self.cents, initial=0))
@@ -188,11 +196,11 @@ class EventState(_State):
         if events and (events[0][0] < events[-1][0] - RETAIN_MS or len(events) > EVENT_CAP):
             start = bisect_left(self.times, events[-1][0] - RETAIN_MS)
             start = max(start, len(events) - EVENT_CAP)
-            if self._owned:
+            if self._owned:  # this state's own copy: trim in place
                 del events[:start]
             else:
                 self.events = events = events[start:]
-            # The columns follow the rows; `sums` keeps its offset (windows use differences only).
+            # The columns (always this state's own) follow; `sums` keeps its offset (windows use differences).
             del self.times[:start], self.cents[:start], self.sums[:start]
             if self.hashes is not None:
                 del self.hashes[:start], self.countries[:start]
@@ -216,13 +224,17 @@ class MerchantState(_State):
     __slots__ = ("hours", "counts", "totals", "labels", "_owned")
 
     def __init__(self, doc: Optional[Mapping[str, Any]]) -> None:
-        super().__init__(doc)
+        self.changed = self._owned = False
+        if not doc:
+            self.version, self.expires_at, self.hours, self.counts, self.totals, self.labels = None, 0, [], [], [], []
+            return
+        self.version, self.expires_at = int(doc["version"]), int(doc.get("expires_at", 0))
         # Parallel columns: hour index, transactions in that hour, running total up to it.
-        self.hours = _column(doc.get("hours")) if doc else []
-        self.counts = _column(doc.get("counts")) if doc else []
-        self.totals = _column(doc.get("totals")) if doc else []
-        self.labels = _ints(doc.get("labels"), (1, 2)) if doc else []
-        self._owned = False
+        self.hours = _column(doc.get("hours"))
+        self.counts = _column(doc.get("counts"))
+        self.totals = _column(doc.get("totals"))
+        labels = doc.get("labels")
+        self.labels = _ints(labels, (1, 2)) if labels else []
 
     def _before(self, hour: int) -> int:
         """Running total of all buckets before `hour`."""
@@ -239,10 +251,13 @@ class MerchantState(_State):
             self.hours, self.counts, self.totals = list(self.hours), list(self.counts), list(self.totals)
             self._owned = True
         hours, counts, totals = self.hours, self.counts, self.totals
-        if not hours or hour > hours[-1]:  # the common, in-order case
+        if not hours or hour > hours[-1]:  # in order, a new hour
             hours.append(hour)
             counts.append(1)
             totals.append((totals[-1] if totals else 0) + 1)
+        elif hour == hours[-1]:  # in order, the latest hour
+            counts[-1] += 1
+            totals[-1] += 1
         else:
             index = bisect_left(hours, hour)
             if hours[index] != hour:  # out of order: a new bucket in the middle
@@ -270,7 +285,10 @@ class MerchantState(_State):
         hours, counts, totals, labels = self.hours, self.counts, self.totals, self.labels
         if hours and hours[0] < hours[-1] - RETAIN_MS // HOUR_MS:
             start = bisect_left(hours, hours[-1] - RETAIN_MS // HOUR_MS)
-            hours, counts, totals = hours[start:], counts[start:], totals[start:]
+            if self._owned:  # this state's own copies: trim in place
+                del hours[:start], counts[:start], totals[:start]
+            else:
+                hours, counts, totals = hours[start:], counts[start:], totals[start:]
         if labels and hours:
             # A label only counts in windows of its transaction's time: older ones are dead weight.
             horizon = hours[-1] * HOUR_MS - RETAIN_MS
