@@ -110,12 +110,12 @@ class Scorer:
             chosen = rules.rules
             fired = [(chosen[i].code, chosen[i].describe(txn, features), chosen[i].weight) for i in hits]
         if self._model_weight:
-            model = self.model
-            raw = model.predict_vector(features.vector) if self._by_vector else model.predict(features)  # type: ignore
+            model: Any = self.model
+            raw = model.predict_vector(features.vector) if self._by_vector else model.predict(features)
             probability = min(1.0, max(0.0, float(raw)))
             points = round(probability * self._model_weight)
             if points:
-                fired.append(("MODEL_RISK", f"Model {model.version} fraud probability {probability:.2f}", points))  # type: ignore[union-attr]
+                fired.append(("MODEL_RISK", f"Model {model.version} fraud probability {probability:.2f}", points))
         if not fired:
             return Assessment(txn.transaction_id, 0, rules.decide(0), (), self.version, features)
         return _assessment(txn, features, fired, rules, self.version)

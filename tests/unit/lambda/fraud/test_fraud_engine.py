@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import random
 import json
 from decimal import Decimal
 from typing import Any, Collection, Sequence
@@ -199,3 +200,37 @@ def test_empty_batch_and_bad_attempts() -> None:
     assert ENGINE.assess_batch([], InMemoryStateStore()) == []
     with pytest.raises(ValueError):
         ENGINE.assess_batch(txns(1), InMemoryStateStore(), max_attempts=0)
+
+
+class BumpingStore(InMemoryStateStore):
+    """Every third commit, someone else first rewrites a document (same content, new version and lists)."""
+
+    def commit(self, writes: Sequence[StateWrite], assessments: Sequence[tuple[Transaction, Assessment]]) -> None:
+        self.attempts = getattr(self, "attempts", 0) + 1
+        if self.attempts % 3 == 0 and writes and writes[0].key in self.documents:
+            doc = copy.deepcopy(self.documents[writes[0].key])
+            self.documents[writes[0].key] = {**doc, "version": doc["version"] + 1}
+        super().commit(writes, assessments)
+
+
+def test_cached_columns_score_like_freshly_loaded_documents() -> None:
+    """Out-of-order events, ties, replays, the history cap and 32-day trim, labels and conflicts:
+    a store that keeps the engine's columns scores exactly like one handing out fresh documents."""
+    rng = random.Random(4)
+    history = [make_txn(transaction_id=f"r{i:05d}", event_time=T0 + rng.choice([0, rng.randrange(40 * DAY_MS)]),
+                        card_fingerprint=rng.choice("ab") * 64, customer_id=rng.choice(["C1", "C2", None]),
+                        merchant=rng.choice(["M1", "M2", "M3"]), country=rng.choice(["US", "NG", ""]),
+                        amount=f"{rng.randrange(1, 3000)}.{rng.randrange(100):02d}")
+               for i in range(600)]
+    cached, fresh = BumpingStore(), DecimalStore()
+    done: list[Transaction] = []
+    while history:
+        batch = [history.pop() for _ in range(min(len(history), rng.randrange(1, 40)))]
+        batch += rng.sample(done, min(len(done), rng.randrange(0, 4)))  # re-deliveries
+        assert ENGINE.assess_batch(batch, cached) == ENGINE.assess_batch(batch, fresh)
+        done += batch
+        if rng.random() < 0.3:
+            labelled = rng.choice(done)
+            label, at = rng.choice(["fraud", "legitimate"]), labelled.event_time + DAY_MS
+            assert ENGINE.record_label(labelled, label, at, cached) == ENGINE.record_label(labelled, label, at, fresh)
+    assert cached.derived and cached.attempts > cached.commits  # the cache was used, conflicts happened
