@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cold start: each handler's import + init from the extracted deployment zips, fresh interpreter each run.
 
-    python -m bench.cold_start [--runs 7]
+    python -m bench.cold_start [--runs 7] [--init-mode eager|lazy]
 
 As tests/unit/test_lambda_package.py does: function.zip is extracted as the task root,
 layer.zip under opt/ (its `python/` is what Lambda puts on the path from /opt), and the
@@ -12,11 +12,12 @@ so Powertools really enables the X-Ray tracer and the SDK uses its local sampler
 
 Timed inside the child: `import <handler>`, then `container()` (the per-container
 dependencies: settings, store objects, the engine), then the handler's `warm_up()`: what its
-first request builds on top, which the handlers defer so that their import stays fast (boto3
-and the clients, the X-Ray botocore patch, the idempotency layer, batch processing). That
-last part is `first_use_ms`: nothing calls AWS, it is the time the first request spends
-creating things, and deferring it moves it rather than removing it, so `cold_ms` (import +
-init + first use, median) is reported beside `total_ms` (import + init, the headline).
+first request builds on top (boto3 and the clients, the X-Ray botocore patch, the idempotency
+layer, batch processing), without calling AWS. With INIT_MODE=eager (the stack's default,
+`--init-mode`) the import itself runs warm_up(), as Lambda's init phase would, so `total_ms`
+(import + init, the headline) holds everything and `first_use_ms` is ~0. With lazy, the work
+moves to `first_use_ms` rather than disappearing: `cold_ms` (import + init + first use,
+median) is reported beside `total_ms` in both modes.
 Interpreter start-up itself (Lambda's runtime bootstrap) is not included. Median of --runs
 runs per handler, taken round-robin, plus the floor: a bare `import boto3` + one client,
 which every handler pays on its first request. Also the zips' sizes, and with --importtime
@@ -80,10 +81,10 @@ def extract(root: Path) -> dict[str, Path]:
     return lambda_layout(*package(), root)
 
 
-def probe(paths: dict[str, Path], name: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def probe(paths: dict[str, Path], name: str, extra: tuple[str, ...] = (), init_mode: str = "eager") -> dict[str, Any]:
     bootstrap = f"import sys; sys.path[:0] = {[str(paths[k]) for k in ('task', 'layer', 'runtime')]!r}; "
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **ENVIRONMENT, "LAMBDA_TASK_ROOT": str(paths["task"]),
-           "POWERTOOLS_SERVICE_NAME": HANDLERS.get(name, "floor")}  # fmt: skip
+           "POWERTOOLS_SERVICE_NAME": HANDLERS.get(name, "floor"), "INIT_MODE": init_mode}  # fmt: skip
     result = subprocess.run([sys.executable, "-I", "-S", "-B", *extra, "-c", bootstrap + PROBE, name],
                             cwd=paths["task"], env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     if result.returncode != 0:
@@ -134,22 +135,23 @@ def summarize(name: str, samples: list[dict[str, float]]) -> dict[str, Any]:
     return record
 
 
-def run(runs: int = 7, importtime: bool = True) -> list[dict[str, Any]]:
+def run(runs: int = 7, importtime: bool = True, init_mode: str = "eager") -> list[dict[str, Any]]:
+    """`init_mode` as the stack sets INIT_MODE: eager (its default) builds everything during import."""
     with tempfile.TemporaryDirectory(prefix="bench-cold-start-") as tmp:
         paths = extract(Path(tmp))
         out: list[dict[str, Any]] = []
         totals: dict[str, float] = {}
         colds: dict[str, float] = {}
         names = ("floor", *HANDLERS)
-        log(f"cold start of {', '.join(names)}: {runs} fresh interpreters each")
+        log(f"cold start of {', '.join(names)} (INIT_MODE={init_mode}): {runs} fresh interpreters each")
         samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
         for _ in range(runs):
             for name in names:  # round-robin: a load change on a shared machine hits every row alike
-                samples[name].append(probe(paths, name))
+                samples[name].append(probe(paths, name, init_mode=init_mode))
         for name in names:
-            record = summarize(name, samples[name])
+            record = {**summarize(name, samples[name]), "init_mode": init_mode}
             if importtime and name != "floor":
-                record.update(import_phases(probe(paths, name, ("-X", "importtime"))["importtime"]))
+                record.update(import_phases(probe(paths, name, ("-X", "importtime"), init_mode)["importtime"]))
             if name != "floor":
                 totals[name] = record["total_ms"]
                 colds[name] = record["cold_ms"]
@@ -157,7 +159,7 @@ def run(runs: int = 7, importtime: bool = True) -> list[dict[str, Any]]:
         sizes = {"function_zip_bytes": paths["function_zip"].stat().st_size, "layer_zip_bytes": paths["layer_zip"].stat().st_size,
                  "layer_unzipped_bytes": sum(f.stat().st_size for f in paths["layer"].rglob("*") if f.is_file()),
                  "function_unzipped_bytes": sum(f.stat().st_size for f in paths["task"].rglob("*") if f.is_file())}  # fmt: skip
-        out.append(emit({"bench": "cold_start_summary", "cold_start_ms_max": max(totals.values()),
+        out.append(emit({"bench": "cold_start_summary", "init_mode": init_mode, "cold_start_ms_max": max(totals.values()),
                          "slowest": max(totals, key=totals.__getitem__), **{f"{k}_ms": v for k, v in totals.items()},
                          "cold_ms_max": max(colds.values()), **sizes}))  # fmt: skip
     return out
@@ -167,10 +169,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-importtime", action="store_true")
+    parser.add_argument("--init-mode", choices=("eager", "lazy"), default="eager",
+                        help="INIT_MODE as the stack sets it (default: eager, the stack's default)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    run(args.runs, not args.no_importtime)
+    run(args.runs, not args.no_importtime, args.init_mode)
     return 0
 
 

@@ -204,8 +204,10 @@ def calls_from_records(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {**head, "stages": stages, "sweep": sweep}
 
 
-def cold_from_records(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    return {r["handler"]: r["total_ms"] for r in records if r.get("bench") == "cold_start" and r["handler"] != "floor"}
+def cold_from_records(records: Sequence[Mapping[str, Any]], init_mode: str = "eager") -> dict[str, float]:
+    """Init work per new container (import + init + first use), in the mode the stack deploys."""
+    return {r["handler"]: r.get("cold_ms", r["total_ms"]) for r in records
+            if r.get("bench") == "cold_start" and r["handler"] != "floor" and r.get("init_mode", "eager") == init_mode}
 
 
 def run(records: Sequence[Mapping[str, Any]], daily: Optional[float] = None) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Mapping, Optional
 PROJECT = "fraud-detection"
 API_STAGE_NAME = "prod"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+FUNCTION_INIT_MODES = ("eager", "lazy")
 _SUFFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -40,6 +41,9 @@ class StackConfig:
     state_bucket_region: Optional[str] = None
     alert_email: Optional[str] = None
     log_level: str = "INFO"
+    # "eager": handlers build clients and layers while Lambda initialises them (init runs at full
+    # CPU, the first request then starts warm); "lazy": on the first request. docs/BENCHMARKS.md.
+    function_init: str = "eager"
 
     # Spec constraints.
     reserved_concurrency: int = 100  # new AWS accounts may not reserve 3 x 100
@@ -100,6 +104,8 @@ class StackConfig:
         if self.queue_visibility_timeout_s < 6 * self.notification_function.timeout_s:
             # AWS guidance: visibility >= 6 x function timeout for SQS sources.
             raise ConfigError("queue visibility timeout must be at least 6x the notification timeout")
+        if self.function_init not in FUNCTION_INIT_MODES:
+            raise ConfigError(f"FUNCTION_INIT must be one of {', '.join(FUNCTION_INIT_MODES)}; got {self.function_init!r}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {self.log_level!r}")
         # Event-source-mapping limits enforced by the Lambda API; failing here beats failing in apply.
@@ -192,6 +198,7 @@ class StackConfig:
             state_bucket_region=opt("TERRAFORM_STATE_BUCKET_REGION"),
             alert_email=opt("ALERT_EMAIL"),
             log_level=(opt("LOG_LEVEL") or defaults.log_level).upper(),
+            function_init=(opt("FUNCTION_INIT") or defaults.function_init).lower(),
             availability_zones=tuple(
                 zone.strip() for zone in (opt("AVAILABILITY_ZONES") or "").split(",") if zone.strip()
             ),

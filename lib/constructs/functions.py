@@ -147,6 +147,7 @@ class PythonFunction(Construct):
             "POWERTOOLS_SERVICE_NAME": service,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "LOG_LEVEL": config.log_level,
+            "INIT_MODE": config.function_init,
             "ENVIRONMENT_SUFFIX": config.environment_suffix,
             **environment,
         }

@@ -34,7 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from common import http
 from common.http import HttpError
-from common.settings import require
+from common.settings import require, warm_up_during_init
 from common.tracing import tracer as _tracer
 from fraud.cards import fingerprint, mask, to_transaction
 from fraud.validation import Submission, ValidationError, parse_feedback, parse_submission
@@ -129,8 +129,8 @@ def container() -> _Container:
 
 def warm_up() -> None:
     """Build what the first POST with an Idempotency-Key builds (X-Ray patching, the DynamoDB and
-    KMS clients, the idempotency layer), without calling AWS. Not called at import: a handler
-    module imports fast and pays this on its first request (bench/cold_start.py: `first_use_ms`)."""
+    KMS clients, the idempotency layer), without calling AWS. Runs at import inside Lambda (common.settings.eager_init); with
+    INIT_MODE=lazy, on the first request instead (bench/cold_start.py measures both)."""
     deps = container()
     client("dynamodb")
     client("kms")
@@ -397,3 +397,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.exception("request failed")
         metrics.add_metric(name="RequestsFailed", unit=MetricUnit.Count, value=1)
         return http.error(500, "Internal error; retry with the same Idempotency-Key")
+
+
+# Last, once everything above is defined: Lambda imports this module during its init phase.
+warm_up_during_init(warm_up, logger)

@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.settings import require
+from common.settings import require, warm_up_during_init
 from common.tracing import tracer as _tracer
 from fraud.alerts import format_alert
 from store.aws import client
@@ -101,8 +101,9 @@ def container() -> _Container:
 
 def warm_up() -> None:
     """Build what the first batch builds (X-Ray patching, batch processing, the idempotency
-    layer, the DynamoDB and SNS clients), without calling AWS. Not called at import: a handler
-    module imports fast and pays this on its first request (bench/cold_start.py: `first_use_ms`)."""
+    layer, the DynamoDB and SNS clients), without calling AWS. Runs at import inside Lambda
+    (common.settings.eager_init); with INIT_MODE=lazy, on the first request instead
+    (bench/cold_start.py measures both)."""
     deps = container()
     deps.processor
     deps.send_once
@@ -170,3 +171,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deps.idempotency_config.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=deps.processor,
                                     context=context)  # fmt: skip
+
+
+# Last, once everything above is defined: Lambda imports this module during its init phase.
+warm_up_during_init(warm_up, logger)

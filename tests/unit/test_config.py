@@ -38,6 +38,7 @@ def test_reads_the_environment() -> None:
             "STREAM_BATCH_SIZE": "50",
             "STREAM_PARALLELIZATION_FACTOR": "4",
             "LOG_LEVEL": "debug",
+            "FUNCTION_INIT": "Lazy",
             "AVAILABILITY_ZONES": "eu-west-1b, eu-west-1c",
         }
     )
@@ -49,6 +50,7 @@ def test_reads_the_environment() -> None:
     assert config.reserved_concurrency == -1
     assert (config.stream_batch_size, config.stream_parallelization_factor) == (50, 4)
     assert config.log_level == "DEBUG"
+    assert config.function_init == "lazy"
     assert config.zones == ("eu-west-1b", "eu-west-1c")
 
 
@@ -76,6 +78,7 @@ def test_tags() -> None:
         ({"STREAM_BATCH_SIZE": "0"}, "STREAM_BATCH_SIZE"),
         ({"STREAM_PARALLELIZATION_FACTOR": "11"}, "STREAM_PARALLELIZATION_FACTOR"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"FUNCTION_INIT": "sometimes"}, "FUNCTION_INIT"),
         ({"AVAILABILITY_ZONES": "us-east-1a"}, "two availability zones"),
         ({"AVAILABILITY_ZONES": "us-east-1a,eu-west-1a"}, "AVAILABILITY_ZONES"),
     ],

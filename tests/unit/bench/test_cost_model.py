@@ -89,9 +89,22 @@ def test_headline_has_exactly_the_fixed_keys_from_the_first_source() -> None:
                {"bench": "pipeline_latency", "rate_per_s": 5, "api_latency_p99_ms": 10.0},
                {"bench": "pipeline", "steady_rate_per_s": 10, "api_latency_p99_ms": 40.0},
                {"bench": "cost_model", "scale": 10, "cost_usd_per_million": 1.0},
-               {"bench": "cost_model", "scale": 1, "cost_usd_per_million": 4.2}]  # fmt: skip
+               {"bench": "cost_model", "scale": 1, "cost_usd_per_million": 4.2},
+               {"bench": "cold_start_summary", "init_mode": "lazy", "cold_start_ms_max": 90.0},
+               {"bench": "cold_start_summary", "init_mode": "eager", "cold_start_ms_max": 270.0}]  # fmt: skip
     line = headline(records, 61.0)
+    assert line["cold_start_ms_max"] == 270.0  # the stack's default INIT_MODE, not the comparison run
     assert set(line) == {"bench", "suite_wall_s", *HEADLINE_KEYS}
     assert line["scoring_us_per_txn"] == 12.5 and line["cost_usd_per_million"] == 4.2
     assert line["api_latency_p99_ms"] == 40.0  # the steady rate's, not the first rate's
     assert line["deploy_s"] is None
+
+
+def test_cold_start_cost_counts_all_init_work_in_the_deployed_mode() -> None:
+    from bench.cost_model import cold_from_records
+
+    rows = [{"bench": "cold_start", "handler": "floor", "total_ms": 1.0},
+            {"bench": "cold_start", "handler": "api_handler", "init_mode": "eager", "total_ms": 260.0, "cold_ms": 261.0},
+            {"bench": "cold_start", "handler": "api_handler", "init_mode": "lazy", "total_ms": 80.0, "cold_ms": 255.0}]  # fmt: skip
+    assert cold_from_records(rows) == {"api_handler": 261.0}
+    assert cold_from_records(rows, "lazy") == {"api_handler": 255.0}

@@ -18,7 +18,7 @@ FUNCTIONS = [
     ("fraud-detection-unittest", "fraud_detection.handler", 512, 60, "detection"),
     ("notification-handler-unittest", "notification_handler.handler", 256, 30, "notification"),
 ]
-COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "ENVIRONMENT_SUFFIX"}
+COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL", "INIT_MODE", "ENVIRONMENT_SUFFIX"}
 # CONTRACTS.md "Environment variables of the functions".
 CONTRACT_ENV = {
     "api-handler-unittest": {
@@ -52,6 +52,7 @@ def test_function_settings(
     assert env["POWERTOOLS_SERVICE_NAME"] == service
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "FraudDetection"
     assert env["LOG_LEVEL"] == "INFO"
+    assert env["INIT_MODE"] == "eager"  # clients and layers built in Lambda's init phase
     assert env["ENVIRONMENT_SUFFIX"] == "unittest"
 
 

@@ -113,21 +113,39 @@ def test_first_client_hooks_run_once_before_the_first_client(aws, monkeypatch):
     assert seen == ["patched"]
 
 
-@pytest.mark.parametrize("handler", ["api_handler", "fraud_detection", "notification_handler"])
-def test_importing_a_handler_and_its_container_leaves_boto3_to_the_first_request(handler):
-    """Lambda runs the import during init; boto3, botocore's client and Powertools' idempotency
-    and batch utilities (which import both) wait for warm_up() or the first request."""
+HEAVY = ("boto3", "botocore.client", "aws_lambda_powertools.utilities.idempotency",
+         "aws_lambda_powertools.utilities.batch")  # fmt: skip
+
+
+def _loaded_after_import(handler: str, **env: str) -> list[str]:
+    """Which HEAVY modules a fresh interpreter holds after importing `handler` and building its container."""
     probe = (
         f"import sys; sys.path[:0] = [{str(LAMBDA_ROOT)!r}]; import {handler} as h; h.container(); "
-        "heavy = {'boto3', 'botocore.client', 'aws_lambda_powertools.utilities.idempotency', "
-        "'aws_lambda_powertools.utilities.batch', 'aws_lambda_powertools.utilities.data_classes'}; "
-        "print(sorted(heavy & set(sys.modules)))"
+        f"print(sorted(set({HEAVY!r}) & set(sys.modules)))"
     )
-    env = {**os.environ, **HANDLER_ENV, "LAMBDA_TASK_ROOT": str(LAMBDA_ROOT), "POWERTOOLS_TRACE_DISABLED": "0"}
+    env = {**os.environ, **HANDLER_ENV, "LAMBDA_TASK_ROOT": str(LAMBDA_ROOT), "POWERTOOLS_TRACE_DISABLED": "0", **env}
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
                             check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "[]"  # after the handler's own log lines
+    assert "warm-up during init failed" not in result.stdout + result.stderr
+    return eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own probe's repr of a list of str
+
+
+@pytest.mark.parametrize("handler", ["api_handler", "fraud_detection", "notification_handler"])
+def test_inside_lambda_the_import_builds_clients_and_layers_during_init(handler):
+    """Eager (the stack's default): Lambda's init phase does the work, the first request starts warm."""
+    loaded = _loaded_after_import(handler, AWS_LAMBDA_FUNCTION_NAME="fn", INIT_MODE="eager")
+    expected = {"boto3", "botocore.client"} | (
+        {"aws_lambda_powertools.utilities.idempotency"} if handler != "fraud_detection" else set())
+    assert expected <= set(loaded)
+
+
+@pytest.mark.parametrize("handler", ["api_handler", "fraud_detection", "notification_handler"])
+def test_lazy_init_and_tools_outside_lambda_leave_boto3_to_the_first_request(handler):
+    """INIT_MODE=lazy, or no Lambda at all (tests, scripts): boto3, botocore's client and Powertools'
+    idempotency and batch utilities (which import both) wait for warm_up() or the first request."""
+    assert _loaded_after_import(handler, AWS_LAMBDA_FUNCTION_NAME="fn", INIT_MODE="lazy") == []
+    assert _loaded_after_import(handler, AWS_LAMBDA_FUNCTION_NAME="") == []
 
 
 def test_transactions_repository_conditions(aws):
