@@ -11,14 +11,18 @@ to keep Lambda cold starts short):
   to_transaction(sub, *, transaction_id, received_at, fingerprint_key)
 - fraud.rules_config: RulesConfig.load(path=None) / .from_dict(data), ConfigError,
   RulesConfig.decide(score), .should_alert(score), .alert_threshold, .model_artifact
-- fraud.features: compute(...), FEATURE_NAMES, WINDOWS (behaviour features, window edges)
-- fraud.scoring: score(txn, features, rules, model=None), Model (protocol)
-- fraud.model: load_model(path=None), from_dict(data), TreeEnsemble, LogisticModel, ModelError
+- fraud.features: compute(...) -> Features, FEATURE_NAMES, WINDOWS (behaviour features, window edges);
+  Features is the read-only name -> value mapping over one tuple (`.vector`, FEATURE_NAMES order)
+- fraud.scoring: score(txn, features, rules, model=None), Model (protocol); Scorer(rules, model) is
+  score() prepared once for Features input (what the engine runs)
+- fraud.model: load_model(path=None), from_dict(data), TreeEnsemble (.predict, .predict_vector),
+  LogisticModel, ModelError
 - fraud.engine: FraudEngine(rules=None, model=None) (rules only unless a model is given),
   FraudEngine.from_config(rules=None) (rules + the model artifact rules.json names: the deployed setup),
   .assess_batch(txns, store, max_attempts=5) -> list[Assessment],
   .record_label(transaction, label, labelled_at, store, max_attempts=5) -> bool,
-  StateStore (protocol), StateWrite, StateConflict, InMemoryStateStore
+  StateStore (protocol), StateWrite, StateConflict, InMemoryStateStore (.derived: the engine's
+  columns of stored documents, never part of a document)
 - fraud.state: card_key, customer_key, merchant_key (state document keys and shapes)
 - fraud.replay: replay(events, engine, on_scored, *, label_delay_ms, ...) (backtest/training)
 - fraud.alerts: alert_message(txn, assessment), format_alert(message), validate_message(message)

@@ -54,16 +54,16 @@ class StateStore(Protocol):
 class InMemoryStateStore:
     """The backtest/training store; same semantics as the DynamoDB one, minus the network.
 
-    `derived` lets the engine keep, per key, columns it derived from a document it
-    wrote here (never part of the document); they are used only while that very
-    document's rows are still the stored ones (see FraudEngine._run).
+    `derived` lets the engine keep, per key, the state (with the columns it derived
+    from the rows; never part of a document) of a document it wrote here; a state is
+    reused only while its rows are still the stored ones (see EventState.reload).
     """
 
     def __init__(self) -> None:
         self.documents: dict[str, dict] = {}
         self.assessments: dict[str, Assessment] = {}
         self.commits = 0
-        self.derived: dict[str, tuple] = {}
+        self.derived: dict[str, Any] = {}
 
     def load(self, keys: Collection[str]) -> dict[str, dict]:
         docs = self.documents
@@ -137,8 +137,8 @@ class FraudEngine:
             return []
         keyed = [_keys(txn) for txn in txns]
         keys = {key for ck, (mk, _), uk in keyed for key in (ck, mk, uk) if key is not None}
-        # Derived columns a store keeps for the engine: taken out while a batch changes
-        # them in place, put back once their rows are committed (lost on a conflict).
+        # States a store keeps for the engine: taken out while a batch changes them
+        # in place, put back once their rows are committed (dropped on a conflict).
         derived = getattr(store, "derived", None)
         for attempt in range(1, max_attempts + 1):
             docs = store.load(keys)
@@ -150,8 +150,7 @@ class FraudEngine:
                     raise
                 continue
             if derived is not None:
-                for key, state in states.items():
-                    derived[key] = state.derived()
+                derived.update(states)
             return results
         raise AssertionError("unreachable")
 
@@ -162,7 +161,7 @@ class FraudEngine:
         return scorer
 
     def _run(
-        self, txns: Sequence[Transaction], keyed: list, docs: dict[str, dict], derived: Optional[dict[str, tuple]]
+        self, txns: Sequence[Transaction], keyed: list, docs: dict[str, dict], derived: Optional[dict[str, EventState]]
     ) -> tuple[list[Assessment], list[StateWrite], list[tuple[Transaction, Assessment]], dict[str, EventState]]:
         cached = derived.pop if derived is not None else _nothing
         rules = self.rules
@@ -182,7 +181,10 @@ class FraudEngine:
             ck, (mk, mhash), uk = keyed[i]
             card = cards.get(ck)
             if card is None:
-                card = cards[ck] = EventState(docs.get(ck), 4, cached(ck, None))
+                card = cached(ck, None)
+                if card is None or not card.reload(docs.get(ck)):
+                    card = EventState(docs.get(ck), 4)
+                cards[ck] = card
             merch = merchants.get(mk)
             if merch is None:
                 merch = merchants[mk] = MerchantState(docs.get(mk))
@@ -190,7 +192,10 @@ class FraudEngine:
             if uk is not None:
                 cust = customers.get(uk)
                 if cust is None:
-                    cust = customers[uk] = EventState(docs.get(uk), 2, cached(uk, None))
+                    cust = cached(uk, None)
+                    if cust is None or not cust.reload(docs.get(uk)):
+                        cust = EventState(docs.get(uk), 2)
+                    customers[uk] = cust
             t, own = txn.event_time, txn.transaction_id
             cents = int(txn.amount * 100)
             end = card.prior(t, own)

@@ -27,7 +27,8 @@ history (2 days of slack beyond the 30-day horizon; a card with more than
 200 events in that span loses its oldest ones first).
 
 Loaded lists are never mutated in place (an in-memory store may hand out its
-own objects): a state copies a list the first time it changes it.
+own objects): a state copies a list the first time it changes it. Columns an
+EventState derives from its rows (times, running sums, ...) live only in memory.
 """
 from __future__ import annotations
 
@@ -100,29 +101,24 @@ class EventState(_State):
     Alongside the rows it keeps derived columns (never stored in the document):
     `times`, `cents`, `sums` (running total of cents before each row, one
     longer than the rows, so a window sum is two lookups) and, for cards,
-    `hashes` (merchant) and `countries`. A state built from `derived` (what
-    `derived()` returned for the very same events list) adopts them instead of
-    rebuilding, and from then on owns them: it changes them in place, so whoever
-    handed them over must have let go of them (the engine takes them out of its
-    cache and puts them back only once the state's document is committed).
+    `hashes` (merchant) and `countries`, which it changes in place. `reload`
+    starts a state over from a newer document with the same rows (labels or
+    version moved on), keeping the columns: the engine keeps committed states
+    for that, and takes one out while a batch changes it.
     """
 
     __slots__ = ("events", "labels", "id_col", "times", "cents", "sums", "hashes", "countries", "_owned")
 
-    def __init__(self, doc: Optional[Mapping[str, Any]], id_col: int, derived: Optional[tuple] = None) -> None:
+    def __init__(self, doc: Optional[Mapping[str, Any]], id_col: int) -> None:
         self.changed = self._owned = False
         self.id_col = id_col
         if not doc:
             self.version, self.expires_at, self.events, self.labels = None, 0, [], []
         else:
             self.version, self.expires_at = int(doc["version"]), int(doc.get("expires_at", 0))
-            events, labels = doc.get("events"), doc.get("labels")
+            labels = doc.get("labels")
             self.labels = _ints(labels, (1, 2)) if labels else []
-            if derived is not None and derived[0] is events:  # rows as the columns were derived from
-                self.events = events
-                _, self.times, self.cents, self.sums, self.hashes, self.countries = derived
-                return
-            self.events = _ints(events, (0, 1, 2) if id_col == 4 else (0, 1))
+            self.events = _ints(doc.get("events"), (0, 1, 2) if id_col == 4 else (0, 1))
         events = self.events
         if events:
             columns = list(zip(*events))  # one C-speed transpose instead of a pass per column
@@ -133,9 +129,15 @@ class EventState(_State):
             self.times, self.cents, self.sums = [], [], [0]
             self.hashes, self.countries = ([], []) if id_col == 4 else (None, None)
 
-    def derived(self) -> tuple:
-        """The rows and their columns, for a later state over the same (unchanged) rows."""
-        return self.events, self.times, self.cents, self.sums, self.hashes, self.countries
+    def reload(self, doc: Optional[Mapping[str, Any]]) -> bool:
+        """Start over from `doc` if its rows are this state's own (same list); False otherwise."""
+        if not doc or doc.get("events") is not self.events:
+            return False
+        self.version, self.expires_at = int(doc["version"]), int(doc.get("expires_at", 0))
+        labels = doc.get("labels")
+        self.labels = _ints(labels, (1, 2)) if labels else []
+        self.changed = self._owned = False  # the rows are the document's now: copy before changing
+        return True
 
     def prior(self, event_time: int, transaction_id: str) -> int:
         """Index one past the last event strictly before (event_time, transaction_id)."""
