@@ -22,7 +22,7 @@ to keep Lambda cold starts short):
   .assess_batch(txns, store, max_attempts=5) -> list[Assessment],
   .record_label(transaction, label, labelled_at, store, max_attempts=5) -> bool,
   StateStore (protocol), StateWrite, StateConflict, InMemoryStateStore (.derived: the engine's
-  columns of stored documents, never part of a document)
+  in-memory states of stored documents, with their derived columns; never part of a document)
 - fraud.state: card_key, customer_key, merchant_key (state document keys and shapes)
 - fraud.replay: replay(events, engine, on_scored, *, label_delay_ms, ...) (backtest/training)
 - fraud.alerts: alert_message(txn, assessment), format_alert(message), validate_message(message)
