@@ -8,7 +8,7 @@ runs `assess_batch` over the simulated history (≥ 100k transactions, time orde
 batches of the stream's batch size) against the in-memory store: features, rules,
 model and the state updates, no I/O. The first batches also warm the process (imports,
 allocator); they are few against 100k. The first 30k again, with and without the model,
-split the model's share out. `--profile` adds the cProfile top functions.
+split the model's share out. `--profile` adds the cProfile top functions (GC paused).
 
 Prints JSON lines: scoring_us_per_txn (headline) and detail keys (gc_share: the part of the
 headline the cyclic garbage collector took).
@@ -68,16 +68,26 @@ def model_only_us(hist: History, limit: int = 20_000) -> float:
 
 
 def hotspots(hist: History, limit: int = 20_000, top: int = 12) -> list[dict[str, Any]]:
-    """cProfile of the full path over `limit` transactions: the functions with the most own time."""
+    """cProfile of the full path over `limit` transactions: the functions with the most own time.
+
+    The cyclic GC is paused meanwhile: its pauses would be charged to whichever function
+    happened to allocate (gc_share of the headline says how much it takes).
+    """
     from fraud.engine import FraudEngine, InMemoryStateStore
 
     engine, store = FraudEngine.from_config(), InMemoryStateStore()
     txns = [row.txn for row in hist.head[:limit]]
     profile = cProfile.Profile()
-    profile.enable()
-    for start in range(0, len(txns), 100):
-        engine.assess_batch(txns[start : start + 100], store)
-    profile.disable()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        profile.enable()
+        for start in range(0, len(txns), 100):
+            engine.assess_batch(txns[start : start + 100], store)
+        profile.disable()
+    finally:
+        if collecting:
+            gc.enable()
     stats = pstats.Stats(profile, stream=io.StringIO())
     total = sum(entry[2] for entry in stats.stats.values())  # type: ignore[attr-defined]
     rows = []
