@@ -84,7 +84,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if "pipeline" in parts:
         from bench import synth_deploy
 
-        records += synth_deploy.measure_pipeline([5, 10, 20, 40], steady=10, count=200)
+        records += synth_deploy.measure_pipeline([5, 10, 20, 40, 80, 160], steady=10, count=200)
     log(f"suite done in {time.monotonic() - started:.0f} s")
     emit(headline(records, time.monotonic() - started))
     return 0
