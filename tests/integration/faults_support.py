@@ -19,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from lib.local.outputs import StackOutputs
 from lib.local.traffic import Pipeline, Submission
 from scripts.redrive import shape_stream_record
+from store.state_codec import from_item_attrs
 
 T = TypeVar("T")
 UPDATE_BOUND_S = 30.0
@@ -153,21 +154,27 @@ def invoke(lam: Any, name: str, event: Mapping[str, Any]) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {"payload": payload}
 
 
-def items(outputs: StackOutputs, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def raw_items(outputs: StackOutputs, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items as DynamoDB returns them (attribute values), consistent reads."""
     dynamodb = outputs.client("dynamodb")
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), 100):
         request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
         while request:
             resp = dynamodb.batch_get_item(RequestItems=request)
-            found += [{k: _DESERIALIZE(v) for k, v in raw.items()} for raw in resp["Responses"].get(table, [])]
+            found += resp["Responses"].get(table, [])
             request = resp.get("UnprocessedKeys") or {}
     return found
 
 
+def items(outputs: StackOutputs, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: _DESERIALIZE(v) for k, v in raw.items()} for raw in raw_items(outputs, table, keys)]
+
+
 def times_applied(outputs: StackOutputs, transaction: Mapping[str, Any]) -> int:
     """How often a transaction is in its card's event history (the engine's "applied" marker)."""
-    docs = items(outputs, outputs.name("fraud-state"), [{"pk": {"S": f"CARD#{transaction['card_fingerprint']}"}}])
+    raw = raw_items(outputs, outputs.name("fraud-state"), [{"pk": {"S": f"CARD#{transaction['card_fingerprint']}"}}])
+    docs = [from_item_attrs(item) for item in raw]  # the packed form detection stores
     return sum(1 for doc in docs for row in doc.get("events", []) if row[-1] == transaction["transaction_id"])
 
 
@@ -206,7 +213,8 @@ def assert_recovered(pipeline: Pipeline, outputs: StackOutputs, subs: list[Submi
     assert not unscored, f"not scored within {RECOVERY_BOUND_S:.0f}s of the repair: {unscored}"
     for sub in subs:
         assert sub.item is not None
-        assert times_applied(outputs, sub.item) == 1, f"{sub.transaction_id} applied to its card more than once"
+        applied = times_applied(outputs, sub.item)
+        assert applied == 1, f"{sub.transaction_id} applied to its card {applied} times, not once"
         expected = 1 if Pipeline._alertable(sub) else 0
         assert len(sub.alerts) == expected, (sub.transaction_id, sub.item.get("decision"), len(sub.alerts))
     assert any(Pipeline._alertable(s) for s in subs), "the test traffic must include an alertable transaction"
