@@ -107,6 +107,15 @@ def _nothing(key: str, default: None) -> None:
     return None
 
 
+def _event_state(group: dict[str, EventState], key: str, docs: dict[str, dict], cached: Any, id_col: int) -> EventState:
+    """A batch's first use of a card or customer: the committed state if still current, else from the document."""
+    state = cached(key, None)
+    if state is None or not state.reload(docs.get(key)):
+        state = EventState(docs.get(key), id_col)
+    group[key] = state
+    return state
+
+
 class FraudEngine:
     def __init__(self, rules: Optional[RulesConfig] = None, model: Optional[Model] = None) -> None:
         self.rules = rules if rules is not None else RulesConfig.load()
@@ -179,23 +188,13 @@ class FraudEngine:
         for i in order:
             txn = txns[i]
             ck, (mk, mhash), uk = keyed[i]
-            card = cards.get(ck)
-            if card is None:
-                card = cached(ck, None)
-                if card is None or not card.reload(docs.get(ck)):
-                    card = EventState(docs.get(ck), 4)
-                cards[ck] = card
+            card = cards.get(ck) or _event_state(cards, ck, docs, cached, 4)
             merch = merchants.get(mk)
             if merch is None:
                 merch = merchants[mk] = MerchantState(docs.get(mk))
             cust = None
             if uk is not None:
-                cust = customers.get(uk)
-                if cust is None:
-                    cust = cached(uk, None)
-                    if cust is None or not cust.reload(docs.get(uk)):
-                        cust = EventState(docs.get(uk), 2)
-                    customers[uk] = cust
+                cust = customers.get(uk) or _event_state(customers, uk, docs, cached, 2)
             t, own = txn.event_time, txn.transaction_id
             cents = int(txn.amount * 100)
             end = card.prior(t, own)
