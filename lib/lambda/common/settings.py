@@ -20,9 +20,10 @@ def require(name: str, environ: Optional[Mapping[str, str]] = None) -> str:
 def eager_init(environ: Optional[Mapping[str, str]] = None) -> bool:
     """Build clients and layers at import? Inside Lambda unless INIT_MODE=lazy (the stack sets it).
 
-    Lambda's init phase runs before the first request either way, but with more CPU than a
-    256 MB function gets while handling it, so work done there costs the first caller less.
-    Outside Lambda (tests, tools) imports stay light.
+    The first request waits for the init phase either way, and init has been measured (not
+    documented by AWS) to get more CPU than a 256 MB function has while handling a request, so
+    work done there costs the first caller no more, likely less. Outside Lambda (tests, tools)
+    imports stay light.
     """
     env = os.environ if environ is None else environ
     return bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and env.get("INIT_MODE", "eager").strip().lower() != "lazy"
