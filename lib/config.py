@@ -41,8 +41,8 @@ class StackConfig:
     state_bucket_region: Optional[str] = None
     alert_email: Optional[str] = None
     log_level: str = "INFO"
-    # "eager": handlers build clients and layers while Lambda initialises them (init runs at full
-    # CPU, the first request then starts warm); "lazy": on the first request. docs/BENCHMARKS.md.
+    # "eager": handlers build clients and layers while Lambda initialises them, so the first request
+    # finds them ready; "lazy": on the first request. docs/BENCHMARKS.md "Cold start".
     function_init: str = "eager"
 
     # Spec constraints.
